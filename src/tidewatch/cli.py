@@ -1,0 +1,208 @@
+"""The ``tidewatch`` command line.
+
+Exit codes: 0 everything read; 1 some records failed (the rest were stored); 2 an input or
+setting could not be used at all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from sqlalchemy import Engine
+
+from tidewatch.errors import RecordError, TidewatchError
+from tidewatch.ingest import open_input, read_stream
+from tidewatch.settings import get_settings
+from tidewatch.store import IngestReport, load, make_engine, migrate
+from tidewatch.store.summary import database_summary
+
+app = typer.Typer(
+    help="Tidewatch: find, review, preserve and refer accounts that advertise smuggling services.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+# Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+EXIT_PARTIAL = 1
+EXIT_UNUSABLE = 2
+MAX_ERRORS_SHOWN = 20
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="TIDEWATCH_DATABASE_URL", help="SQLAlchemy URL (default: SQLite under var/)."),
+]
+
+
+def _engine(database_url: str | None) -> Engine:
+    url = database_url or get_settings().resolved_database_url()
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def _ingest_file(
+    engine: Engine, path: str, *, format: str | None, collector: str, batch_size: int, progress: Progress
+) -> IngestReport:
+    shown = 0
+
+    def show_error(error: RecordError) -> None:
+        nonlocal shown
+        shown += 1
+        if shown <= MAX_ERRORS_SHOWN:
+            progress.console.print(f"[red]error[/red] {error}", markup=True, highlight=False, soft_wrap=True)
+
+    with open_input(path) as stream:
+        total = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
+        task = progress.add_task(Path(path).name if path != "-" else "<stdin>", total=total)
+        items = read_stream(stream, format=format, collector=collector)
+
+        def advance(_report: IngestReport) -> None:
+            progress.update(task, completed=stream.consumed)
+
+        report = load(
+            engine, items, input_name=path, batch_size=batch_size, on_batch=advance, on_error=show_error
+        )
+        progress.update(task, completed=stream.consumed)
+    if shown > MAX_ERRORS_SHOWN:
+        progress.console.print(f"[red]... and {shown - MAX_ERRORS_SHOWN} more errors in {path}[/red]")
+    return report
+
+
+def _summary_table(reports: list[IngestReport]) -> Table:
+    table = Table(
+        title="Ingest summary",
+        caption="old: records already stored (skipped)  +: new  ~: seen again",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("file", "format", "records", "old", "posts+", "posts~", "edits", "accts+", "accts~", "errors"):
+        table.add_column(name, justify="left" if name in ("file", "format") else "right")
+    for r in reports:
+        c = r.counts
+        table.add_row(
+            Path(r.input_name).name,
+            r.format or "-",
+            f"{c.records:,}",
+            f"{c.records_skipped:,}",
+            f"{c.posts_new:,}",
+            f"{c.posts_updated:,}",
+            f"{c.posts_edited:,}",
+            f"{c.accounts_new:,}",
+            f"{c.accounts_updated:,}",
+            f"[red]{r.errors:,}[/red]" if r.errors else "0",
+        )
+    return table
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def ingest_paths(
+    engine: Engine, paths: list[str], *, format: str | None, collector: str, batch_size: int
+) -> tuple[list[IngestReport], int]:
+    """Ingest each path; returns the reports and the exit code."""
+    reports: list[IngestReport] = []
+    code = 0
+    with _progress() as progress:
+        for path in paths:
+            try:
+                report = _ingest_file(
+                    engine, path, format=format, collector=collector, batch_size=batch_size, progress=progress
+                )
+            except TidewatchError as error:
+                err.print(f"[red]error[/red] {error}", highlight=False)
+                code = EXIT_UNUSABLE
+                continue
+            reports.append(report)
+            if report.errors and code == 0:
+                code = EXIT_PARTIAL
+    return reports, code
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files to read, in any supported format; - for stdin.")],
+    format: Annotated[str | None, typer.Option("--format", help="Skip detection and read as this format.")] = None,
+    collector: Annotated[str, typer.Option(help="Who or what collected the data (kept with each record).")] = "",
+    batch_size: Annotated[int, typer.Option(min=1, help="Source records per committed transaction.")] = 500,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Read files into the database: idempotent, crash-safe, one summary line per file."""
+    try:
+        engine = _engine(database_url)
+    except TidewatchError as error:
+        err.print(f"[red]error[/red] {error}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    reports, code = ingest_paths(engine, paths, format=format, collector=collector, batch_size=batch_size)
+    if reports:
+        out.print(_summary_table(reports))
+    raise typer.Exit(code)
+
+
+def demo_files() -> list[Path]:
+    folder = resources.files("tidewatch") / "demo" / "data"
+    return sorted(
+        Path(str(item))
+        for item in folder.iterdir()
+        if item.is_file() and item.name != "labels.jsonl" and not item.name.startswith(".")
+    )
+
+
+@app.command()
+def demo(database_url: DatabaseOption = None) -> None:
+    """Load the bundled synthetic demo data and show what the database holds."""
+    try:
+        engine = _engine(database_url)
+    except TidewatchError as error:
+        err.print(f"[red]error[/red] {error}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    files = [str(p) for p in demo_files()]
+    reports, code = ingest_paths(engine, files, format=None, collector="tidewatch-demo", batch_size=500)
+    out.print(_summary_table(reports))
+    out.print(database_summary(engine))
+    out.print(f"Database: {engine.url.render_as_string(hide_password=True)}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def formats() -> None:
+    """List the input formats Tidewatch reads."""
+    from tidewatch.ingest import READERS
+
+    table = Table(title="Input formats")
+    table.add_column("name")
+    table.add_column("framing")
+    table.add_column("description")
+    for name, reader in sorted(READERS.items()):
+        table.add_row(name, ", ".join(sorted(f.value for f in reader.framings)), reader.description)
+    out.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,320 @@
+"""Split an input stream into units: JSON lines, one JSON document, or CSV rows.
+
+Guarantees every reader relies on:
+
+* Memory is bounded: a line longer than ``max_line_bytes`` is skipped (and reported) without
+  being held in memory; a JSON document larger than ``max_document_bytes`` is refused.
+* Each unit keeps its raw bytes (the SourceRecord) and says where it came from
+  (``file:line``), so errors name the place.
+* Bad units (invalid UTF-8, truncated JSON, a line too long) are reported as
+  :class:`RecordError` items *in* the stream; the units around them still arrive.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+
+from tidewatch.errors import FormatError, RecordError
+from tidewatch.ingest.base import Framing, Unit
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+_SKIP_CHUNK = 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+# CSV fields can be as long as a post with its media list; the stdlib default (128 KiB) is not.
+csv.field_size_limit(MAX_LINE_BYTES)
+
+
+@dataclass
+class Limits:
+    max_line_bytes: int = MAX_LINE_BYTES
+    max_document_bytes: int = MAX_DOCUMENT_BYTES
+
+
+def loads(raw: bytes) -> Any:
+    """Parse JSON fast, falling back to the standard library for what orjson refuses
+    (integers over 64 bits, NaN) so nothing valid is lost."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw.decode("utf-8"))
+
+
+class PeekableStream:
+    """A binary stream whose first bytes can be looked at before deciding how to read it
+    (stdin cannot seek)."""
+
+    def __init__(self, stream: IO[bytes], name: str) -> None:
+        self._stream = stream
+        self._buffer = b""
+        self.name = name
+        #: Bytes taken from the underlying stream so far (for progress bars).
+        self.consumed = 0
+
+    def peek(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            chunk = self._stream.read(size - len(self._buffer))
+            if not chunk:
+                break
+            self.consumed += len(chunk)
+            self._buffer += chunk
+        return self._buffer[:size]
+
+    def readline(self, limit: int) -> bytes:
+        if self._buffer:
+            newline = self._buffer.find(b"\n", 0, limit)
+            if newline >= 0:
+                line, self._buffer = self._buffer[: newline + 1], self._buffer[newline + 1 :]
+                return line
+            if len(self._buffer) >= limit:
+                line, self._buffer = self._buffer[:limit], self._buffer[limit:]
+                return line
+            head, self._buffer = self._buffer, b""
+            return head + self._read_line(limit - len(head))
+        return self._read_line(limit)
+
+    def _read_line(self, limit: int) -> bytes:
+        line = self._stream.readline(limit)
+        self.consumed += len(line)
+        return line
+
+    def read(self, size: int) -> bytes:
+        head, self._buffer = self._buffer[:size], self._buffer[size:]
+        if len(head) < size:
+            more = self._stream.read(size - len(head))
+            self.consumed += len(more)
+            head += more
+        return head
+
+
+def detect_framing(stream: PeekableStream) -> Framing:
+    """Decide how to split the input by looking at its first bytes."""
+    head = stream.peek(64 * 1024)
+    if head.startswith(_BOM):
+        head = head[len(_BOM) :]
+    stripped = head.lstrip()
+    if not stripped:
+        raise FormatError(f"{stream.name}: the input is empty")
+    first = stripped[:1]
+    if first == b"{":
+        first_line = stripped.split(b"\n", 1)[0].strip()
+        if first_line in (b"{", b"{\r"):
+            return Framing.JSON
+        try:
+            loads(first_line)
+        except (ValueError, UnicodeDecodeError):
+            # A first line that is not a whole value: a pretty-printed document, or a
+            # truncated first line of a JSONL file. Documents rarely fit on one line.
+            return Framing.JSON if b"\n" in stripped else Framing.JSONL
+        return Framing.JSONL
+    if first == b"[":
+        return Framing.JSON
+    try:
+        sample = head.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        # Only the sample's last character may be cut in half.
+        try:
+            sample = head[:-4].decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise FormatError(
+                f"{stream.name}: not UTF-8 text (invalid byte at offset {error.start}); "
+                "expected JSON, JSON lines or CSV"
+            ) from None
+    header = sample.split("\n", 1)[0]
+    if any(sep in header for sep in (",", "\t", ";")):
+        return Framing.CSV
+    raise FormatError(
+        f"{stream.name}: not JSON, JSON lines or CSV (first line starts {header[:40]!r})"
+    )
+
+
+def iter_units(
+    stream: PeekableStream, framing: Framing, limits: Limits | None = None
+) -> Iterator[Unit | RecordError]:
+    limits = limits or Limits()
+    if framing is Framing.JSONL:
+        yield from _jsonl_units(stream, limits)
+    elif framing is Framing.JSON:
+        yield from _document_units(stream, limits)
+    else:
+        yield from _csv_units(stream, limits)
+
+
+def _lines(stream: PeekableStream, limits: Limits) -> Iterator[tuple[int, bytes | RecordError]]:
+    """Numbered raw lines; an overlong line is drained in chunks and reported, never held."""
+    number = 0
+    while True:
+        line = stream.readline(limits.max_line_bytes + 1)
+        if not line:
+            return
+        number += 1
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        if len(line) > limits.max_line_bytes and not line.endswith(b"\n"):
+            skipped = len(line)
+            while True:
+                rest = stream.readline(_SKIP_CHUNK)
+                skipped += len(rest)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield number, RecordError(
+                f"line is {skipped:,} bytes, over the limit of {limits.max_line_bytes:,}; skipped",
+                where=f"{stream.name}:{number}",
+            )
+            continue
+        yield number, line
+
+
+def _check_utf8(raw: bytes, where: str) -> RecordError | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return RecordError(f"invalid UTF-8 at byte {error.start} of the line", where=where)
+    return None
+
+
+def _jsonl_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | RecordError]:
+    for number, line in _lines(stream, limits):
+        if isinstance(line, RecordError):
+            yield line
+            continue
+        raw = line.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        where = f"{stream.name}:{number}"
+        bad_encoding = _check_utf8(raw, where)
+        if bad_encoding:
+            yield bad_encoding
+            continue
+        try:
+            value = loads(raw)
+        except json.JSONDecodeError as error:
+            problem = "truncated JSON" if error.pos >= len(raw.strip()) - 1 else "invalid JSON"
+            yield RecordError(f"{problem}: {error.msg} at column {error.colno}", where=where)
+            continue
+        except RecursionError:
+            yield RecordError("JSON nested too deeply", where=where)
+            continue
+        yield Unit(raw=raw, value=value, where=where, framing=Framing.JSONL)
+
+
+def _document_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | RecordError]:
+    raw = stream.read(limits.max_document_bytes + 1)
+    if len(raw) > limits.max_document_bytes:
+        yield RecordError(
+            f"JSON document is over the limit of {limits.max_document_bytes:,} bytes; "
+            "split it or convert it to JSON lines",
+            where=stream.name,
+        )
+        return
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    bad_encoding = None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        bad_encoding = RecordError(f"invalid UTF-8 at byte {error.start} (line {line})", where=stream.name)
+    if bad_encoding:
+        yield bad_encoding
+        return
+    try:
+        value = loads(raw)
+    except json.JSONDecodeError as error:
+        problem = "truncated JSON document" if error.pos >= len(raw.rstrip()) - 1 else "invalid JSON"
+        yield RecordError(f"{problem}: {error.msg} at line {error.lineno} column {error.colno}", where=stream.name)
+        return
+    except RecursionError:
+        yield RecordError("JSON nested too deeply", where=stream.name)
+        return
+    yield Unit(raw=raw, value=value, where=stream.name, framing=Framing.JSON)
+
+
+def _csv_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | RecordError]:
+    """CSV rows as dicts. Each unit's raw bytes are the header line plus the row's own lines,
+    so a stored SourceRecord is itself a valid one-row CSV file."""
+    consumed: list[bytes] = []
+    problems: list[RecordError] = []
+    line_numbers: list[int] = []
+
+    def text_lines() -> Iterator[str]:
+        for number, line in _lines(stream, limits):
+            if isinstance(line, RecordError):
+                problems.append(line)
+                continue
+            where = f"{stream.name}:{number}"
+            bad_encoding = _check_utf8(line, where)
+            if bad_encoding:
+                problems.append(bad_encoding)
+                continue
+            consumed.append(line)
+            line_numbers.append(number)
+            yield line.decode("utf-8")
+
+    lines = text_lines()
+    header_text = next(lines, None)
+    yield from problems
+    problems.clear()
+    if header_text is None:
+        return
+    header_raw = consumed.pop()
+    line_numbers.pop()
+    dialect: type[csv.Dialect] | csv.Dialect
+    try:
+        dialect = csv.Sniffer().sniff(header_text, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    header = next(csv.reader([header_text], dialect))
+    names = [name.strip() for name in header]
+    if len(set(names)) != len(names):
+        yield RecordError(f"CSV header repeats a column name: {names}", where=f"{stream.name}:1")
+        return
+    reader = csv.reader(lines, dialect)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            yield from problems
+            return
+        except csv.Error as error:
+            yield from problems
+            problems.clear()
+            where = f"{stream.name}:{line_numbers[0] if line_numbers else '?'}"
+            consumed.clear()
+            line_numbers.clear()
+            yield RecordError(f"malformed CSV: {error}", where=where)
+            continue
+        yield from problems
+        problems.clear()
+        first_line = line_numbers[0] if line_numbers else 0
+        raw = header_raw + b"".join(consumed)
+        consumed.clear()
+        line_numbers.clear()
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{stream.name}:{first_line}"
+        if len(row) != len(names):
+            yield RecordError(f"CSV row has {len(row)} fields, the header has {len(names)}", where=where)
+            continue
+        yield Unit(raw=raw, value=dict(zip(names, row, strict=True)), where=where, framing=Framing.CSV)
+
+
+def csv_header(stream: PeekableStream) -> list[str]:
+    """The column names of a CSV input, for sniffing, without consuming it."""
+    head = stream.peek(64 * 1024)
+    if head.startswith(_BOM):
+        head = head[len(_BOM) :]
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(first, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return [name.strip() for name in next(csv.reader(io.StringIO(first), dialect), [])]

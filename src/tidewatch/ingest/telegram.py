@@ -1,0 +1,1 @@
+"""Reader placeholder: being written."""

@@ -1,0 +1,108 @@
+"""Load a stream of bundles (and record errors) into the database in committed batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, insert, update
+
+from tidewatch.errors import RecordError
+from tidewatch.model import Bundle
+from tidewatch.store import tables as t
+from tidewatch.store.writer import BatchCounts, write_batch
+
+MAX_ERROR_SAMPLES = 50
+
+
+@dataclass
+class IngestReport:
+    input_name: str
+    format: str = ""
+    counts: BatchCounts = field(default_factory=BatchCounts)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+
+Progress = Callable[[IngestReport], None]
+
+
+def load(
+    engine: Engine,
+    items: Iterable[Bundle | RecordError],
+    *,
+    input_name: str,
+    batch_size: int = 500,
+    on_batch: Progress | None = None,
+    on_error: Callable[[RecordError], None] | None = None,
+) -> IngestReport:
+    """Write ``items`` in transactions of ``batch_size`` bundles; record errors are counted,
+    reported through ``on_error`` and kept (a sample) on the run row, never fatal."""
+    report = IngestReport(input_name=input_name)
+    with engine.begin() as conn:
+        report.run_id = conn.execute(
+            insert(t.ingest_runs).values(
+                input_name=input_name, started_at=datetime.now(UTC), status="running"
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+
+    batch: list[Bundle] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        with engine.begin() as conn:
+            counts = write_batch(conn, batch, run_id=report.run_id)
+        report.counts.add(counts)
+        batch.clear()
+        if on_batch:
+            on_batch(report)
+
+    try:
+        for item in items:
+            if isinstance(item, RecordError):
+                report.errors += 1
+                if len(report.error_samples) < MAX_ERROR_SAMPLES:
+                    report.error_samples.append(str(item))
+                if on_error:
+                    on_error(item)
+                continue
+            report.format = report.format or item.source.format
+            batch.append(item)
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    except BaseException:
+        _finish(engine, report, status="failed")
+        raise
+    _finish(engine, report, status="finished")
+    return report
+
+
+def _finish(engine: Engine, report: IngestReport, *, status: str) -> None:
+    c = report.counts
+    with engine.begin() as conn:
+        conn.execute(
+            update(t.ingest_runs)
+            .where(t.ingest_runs.c.id == report.run_id)
+            .values(
+                format=report.format,
+                finished_at=datetime.now(UTC),
+                status=status,
+                records=c.records,
+                records_skipped=c.records_skipped,
+                errors=report.errors,
+                posts_new=c.posts_new,
+                posts_updated=c.posts_updated,
+                posts_edited=c.posts_edited,
+                accounts_new=c.accounts_new,
+                accounts_updated=c.accounts_updated,
+                error_samples=report.error_samples,
+            )
+        )

@@ -1,0 +1,473 @@
+"""Write reader bundles to the database: idempotent, batched, one transaction per batch.
+
+Per batch, in one transaction:
+
+1. source records new to the database are inserted; bundles whose raw bytes are already
+   stored are skipped whole (they were written, completely, by an earlier committed batch);
+2. accounts and posts are inserted if new, keyed by (platform, native_id);
+3. a post whose text differs from every stored version gains a PostVersion (edits);
+4. every post and account seen gets one observation per source record (dated, never
+   overwritten), and media rows are added once per (post, media key).
+
+A process killed mid-file therefore loses at most the uncommitted batch, and running the same
+command again skips what was committed and writes the rest: the end state equals an
+uninterrupted run. Work is done per batch with set-based queries, not per post.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
+
+from tidewatch.model import Account, Bundle, Media, Post, text_sha256
+from tidewatch.store import tables as t
+
+_CHUNK = 900  # keys per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass
+class BatchCounts:
+    records: int = 0
+    records_skipped: int = 0
+    posts_new: int = 0
+    posts_updated: int = 0
+    posts_edited: int = 0
+    accounts_new: int = 0
+    accounts_updated: int = 0
+
+    def add(self, other: BatchCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _Seen:
+    """One sighting of an entity in one source record of the batch."""
+
+    source_id: int
+    observed_at: datetime
+
+
+@dataclass
+class _PostGroup:
+    sightings: list[tuple[Post, _Seen]] = field(default_factory=list)
+
+
+def write_batch(conn: Connection, bundles: Sequence[Bundle], *, run_id: int | None = None) -> BatchCounts:
+    """Write ``bundles`` using ``conn`` (the caller owns the transaction)."""
+    counts = BatchCounts(records=len(bundles))
+    now = datetime.now(UTC)
+    fresh = _insert_sources(conn, bundles, now, run_id)
+    counts.records_skipped = len(bundles) - len(fresh)
+    if not fresh:
+        return counts
+
+    account_sightings: dict[tuple[str, str], list[tuple[Account, _Seen]]] = {}
+    post_groups: dict[tuple[str, str], _PostGroup] = {}
+    for bundle, seen in fresh:
+        for account in bundle.accounts:
+            account_sightings.setdefault((account.platform.value, account.native_id), []).append((account, seen))
+        for post in bundle.posts:
+            post_groups.setdefault(post.key, _PostGroup()).sightings.append((post, seen))
+
+    _write_accounts(conn, account_sightings, counts)
+    _write_posts(conn, post_groups, counts)
+    return counts
+
+
+def _insert_sources(
+    conn: Connection, bundles: Sequence[Bundle], now: datetime, run_id: int | None
+) -> list[tuple[Bundle, _Seen]]:
+    by_sha: dict[str, Bundle] = {}
+    for bundle in bundles:
+        by_sha.setdefault(bundle.source.sha256, bundle)
+    stored = _existing(conn, t.source_records.c.sha256, list(by_sha), t.source_records.c.sha256)
+    new = [(sha, b) for sha, b in by_sha.items() if sha not in stored]
+    if not new:
+        return []
+    rows = []
+    for sha, bundle in new:
+        source = bundle.source
+        rows.append(
+            {
+                "sha256": sha,
+                "format": source.format,
+                "collector": source.collector,
+                "origin": source.origin,
+                "retrieved_at": source.retrieved_at.utc if source.retrieved_at else None,
+                "retrieved_at_raw": source.retrieved_at.raw if source.retrieved_at else None,
+                "ingested_at": now,
+                "raw": source.raw,
+                "ingest_run_id": run_id,
+            }
+        )
+    ids = _insert_returning_ids(conn, t.source_records, rows)
+    error_rows = []
+    result = []
+    for (_sha, bundle), source_id in zip(new, ids, strict=True):
+        source = bundle.source
+        seen = _Seen(source_id, source.retrieved_at.utc if source.retrieved_at else now)
+        result.append((bundle, seen))
+        error_rows.extend(
+            {
+                "source_id": source_id,
+                "kind": e.kind.value,
+                "resource_type": e.resource_type,
+                "resource_id": e.resource_id,
+                "title": e.title,
+                "detail": e.detail,
+            }
+            for e in source.errors
+        )
+    if error_rows:
+        conn.execute(insert(t.api_errors), error_rows)
+    return result
+
+
+def _write_accounts(
+    conn: Connection,
+    sightings: dict[tuple[str, str], list[tuple[Account, _Seen]]],
+    counts: BatchCounts,
+) -> None:
+    if not sightings:
+        return
+    existing = _existing_by_key(conn, t.accounts, list(sightings), (t.accounts.c.last_seen_at,))
+    new_rows = []
+    new_keys = []
+    seen_again = []
+    for key, seen_list in sightings.items():
+        latest, latest_seen = max(seen_list, key=lambda pair: pair[1].observed_at)
+        if key not in existing:
+            first_seen = min(s.observed_at for _, s in seen_list)
+            new_keys.append(key)
+            new_rows.append(_account_row(latest, first_seen, latest_seen.observed_at, seen_list[0][1].source_id))
+            continue
+        row_id, last_seen_at = existing[key]
+        counts.accounts_updated += 1
+        # The profile columns hold the latest sighting; older sightings only add observations.
+        if latest_seen.observed_at >= last_seen_at:
+            seen_again.append(
+                {
+                    "b_id": row_id,
+                    "handle": latest.handle,
+                    "display_name": latest.display_name,
+                    "bio": latest.bio,
+                    "last_seen_at": latest_seen.observed_at,
+                }
+            )
+    ids = dict(zip(new_keys, _insert_returning_ids(conn, t.accounts, new_rows), strict=True))
+    counts.accounts_new += len(ids)
+    if seen_again:
+        conn.execute(
+            update(t.accounts)
+            .where(t.accounts.c.id == bindparam("b_id"))
+            .values(
+                handle=bindparam("handle"),
+                display_name=bindparam("display_name"),
+                bio=bindparam("bio"),
+                last_seen_at=bindparam("last_seen_at"),
+            ),
+            seen_again,
+        )
+    for key, (row_id, *_rest) in existing.items():
+        ids[key] = row_id
+    observation_rows = []
+    for key, seen_list in sightings.items():
+        done: set[int] = set()
+        for account, seen in seen_list:
+            if seen.source_id in done:
+                continue
+            done.add(seen.source_id)
+            m = account.metrics
+            observation_rows.append(
+                {
+                    "account_id": ids[key],
+                    "source_id": seen.source_id,
+                    "observed_at": seen.observed_at,
+                    "handle": account.handle,
+                    "display_name": account.display_name,
+                    "bio": account.bio,
+                    "availability": account.availability.value,
+                    "followers": m.followers,
+                    "following": m.following,
+                    "posts": m.posts,
+                    "extra": m.extra,
+                }
+            )
+    conn.execute(insert(t.account_observations), observation_rows)
+
+
+def _account_row(account: Account, first_seen: datetime, last_seen: datetime, source_id: int) -> dict[str, Any]:
+    return {
+        "platform": account.platform.value,
+        "native_id": account.native_id,
+        "handle": account.handle,
+        "display_name": account.display_name,
+        "bio": account.bio,
+        "url": account.url,
+        "links": list(account.links),
+        "created_at": account.created_at.utc if account.created_at else None,
+        "created_at_raw": account.created_at.raw if account.created_at else None,
+        "verified": account.verified,
+        "location": account.location,
+        "first_seen_at": first_seen,
+        "last_seen_at": last_seen,
+        "first_source_id": source_id,
+    }
+
+
+def _version_time(post: Post, seen: _Seen) -> datetime:
+    """When this text was current: the edit time if given, else when the post was made."""
+    if post.edited_at:
+        return post.edited_at.utc
+    if post.created_at:
+        return post.created_at.utc
+    return seen.observed_at
+
+
+def _write_posts(conn: Connection, groups: dict[tuple[str, str], _PostGroup], counts: BatchCounts) -> None:
+    if not groups:
+        return
+    existing = _existing_by_key(
+        conn, t.posts, list(groups), (t.posts.c.version_count, t.posts.c.current_version_at)
+    )
+    # Every distinct text of every post in the batch, oldest first.
+    texts: dict[tuple[str, str], list[tuple[str, Post, _Seen]]] = {}
+    for key, group in groups.items():
+        distinct: dict[str, tuple[str, Post, _Seen]] = {}
+        for post, seen in group.sightings:
+            sha = text_sha256(post.text)
+            if sha not in distinct:
+                distinct[sha] = (sha, post, seen)
+        texts[key] = sorted(distinct.values(), key=lambda item: _version_time(item[1], item[2]))
+
+    new_keys = [key for key in groups if key not in existing]
+    new_rows = []
+    for key in new_keys:
+        sightings = groups[key].sightings
+        _sha, current, current_seen = texts[key][-1]
+        first = min(s.observed_at for _, s in sightings)
+        last = max(s.observed_at for _, s in sightings)
+        new_rows.append(_post_row(current, current_seen, first, last, len(texts[key]), sightings[0][1].source_id))
+    ids = dict(zip(new_keys, _insert_returning_ids(conn, t.posts, new_rows), strict=True))
+    counts.posts_new += len(ids)
+
+    version_rows: list[dict[str, Any]] = []
+    for key in new_keys:
+        for number, (sha, post, seen) in enumerate(texts[key], start=1):
+            version_rows.append(_version_row(ids[key], number, sha, post, seen))
+
+    old_keys = [key for key in groups if key in existing]
+    counts.posts_updated += len(old_keys)
+    if old_keys:
+        _add_versions_to_existing(conn, old_keys, existing, texts, version_rows, counts)
+        for key in old_keys:
+            ids[key] = existing[key][0]
+        conn.execute(
+            update(t.posts).where(t.posts.c.id == bindparam("b_id")).values(last_seen_at=bindparam("last_seen_at")),
+            [
+                {"b_id": ids[key], "last_seen_at": max(s.observed_at for _, s in groups[key].sightings)}
+                for key in old_keys
+            ],
+        )
+    if version_rows:
+        conn.execute(insert(t.post_versions), version_rows)
+    _write_observations_and_media(conn, groups, ids, existing_ids={existing[k][0] for k in old_keys})
+
+
+def _add_versions_to_existing(
+    conn: Connection,
+    keys: list[tuple[str, str]],
+    existing: dict[tuple[str, str], tuple[Any, ...]],
+    texts: dict[tuple[str, str], list[tuple[str, Post, _Seen]]],
+    version_rows: list[dict[str, Any]],
+    counts: BatchCounts,
+) -> None:
+    post_ids = [existing[key][0] for key in keys]
+    stored: set[tuple[int, str]] = set()
+    for chunk in _chunks(post_ids):
+        stored.update(
+            (row.post_id, row.text_sha256)
+            for row in conn.execute(
+                select(t.post_versions.c.post_id, t.post_versions.c.text_sha256).where(
+                    t.post_versions.c.post_id.in_(chunk)
+                )
+            )
+        )
+    current_updates = []
+    for key in keys:
+        post_id, version_count, current_at = existing[key]
+        added = [(sha, post, seen) for sha, post, seen in texts[key] if (post_id, sha) not in stored]
+        if not added:
+            continue
+        counts.posts_edited += 1
+        for offset, (sha, post, seen) in enumerate(added, start=1):
+            version_rows.append(_version_row(post_id, version_count + offset, sha, post, seen))
+        _sha, newest, newest_seen = added[-1]
+        newest_at = _version_time(newest, newest_seen)
+        update_row: dict[str, Any] = {"b_id": post_id, "version_count": version_count + len(added)}
+        # Seeing an older version late must not replace the current text.
+        if current_at is None or newest_at >= current_at:
+            update_row |= {"text": newest.text, "current_version_at": newest_at}
+        else:
+            update_row |= {"text": None, "current_version_at": current_at}
+        current_updates.append(update_row)
+    for row in current_updates:
+        values: dict[str, Any] = {"version_count": row["version_count"]}
+        if row["text"] is not None:
+            values |= {"text": row["text"], "current_version_at": row["current_version_at"]}
+        conn.execute(update(t.posts).where(t.posts.c.id == row["b_id"]).values(**values))
+
+
+def _write_observations_and_media(
+    conn: Connection,
+    groups: dict[tuple[str, str], _PostGroup],
+    ids: dict[tuple[str, str], int],
+    existing_ids: set[int],
+) -> None:
+    observation_rows = []
+    media_candidates: dict[tuple[int, str], tuple[Media, int]] = {}
+    for key, group in groups.items():
+        post_id = ids[key]
+        done: set[int] = set()
+        for post, seen in group.sightings:
+            for item in post.media:
+                media_candidates.setdefault((post_id, item.key), (item, seen.source_id))
+            if seen.source_id in done:
+                continue
+            done.add(seen.source_id)
+            m = post.metrics
+            observation_rows.append(
+                {
+                    "post_id": post_id,
+                    "source_id": seen.source_id,
+                    "observed_at": seen.observed_at,
+                    "availability": post.availability.value,
+                    "likes": m.likes,
+                    "shares": m.shares,
+                    "comments": m.comments,
+                    "quotes": m.quotes,
+                    "views": m.views,
+                    "extra": m.extra,
+                }
+            )
+    conn.execute(insert(t.post_observations), observation_rows)
+    if not media_candidates:
+        return
+    stored: set[tuple[int, str]] = set()
+    recheck = sorted({post_id for post_id, _ in media_candidates if post_id in existing_ids})
+    for chunk in _chunks(recheck):
+        stored.update(
+            (row.post_id, row.media_key)
+            for row in conn.execute(
+                select(t.media.c.post_id, t.media.c.media_key).where(t.media.c.post_id.in_(chunk))
+            )
+        )
+    rows = [
+        {
+            "post_id": post_id,
+            "media_key": media_key,
+            "kind": item.kind,
+            "native_id": item.native_id,
+            "url": item.url,
+            "preview_url": item.preview_url,
+            "duration_ms": item.duration_ms,
+            "width": item.width,
+            "height": item.height,
+            "local_path": item.local_path,
+            "alt_text": item.alt_text,
+            "transcript": item.transcript,
+            "first_source_id": source_id,
+        }
+        for (post_id, media_key), (item, source_id) in media_candidates.items()
+        if (post_id, media_key) not in stored and media_key
+    ]
+    if rows:
+        conn.execute(insert(t.media), rows)
+
+
+def _post_row(
+    post: Post, seen: _Seen, first: datetime, last: datetime, versions: int, source_id: int
+) -> dict[str, Any]:
+    return {
+        "platform": post.platform.value,
+        "native_id": post.native_id,
+        "kind": post.kind.value,
+        "account_native_id": post.account_id,
+        "text": post.text,
+        "title": post.title,
+        "lang": post.lang,
+        "created_at": post.created_at.utc if post.created_at else None,
+        "created_at_raw": post.created_at.raw if post.created_at else None,
+        "url": post.url,
+        "links": list(post.links),
+        "hashtags": list(post.hashtags),
+        "mentions": list(post.mentions),
+        "parent_native_id": post.parent_id,
+        "quoted_native_id": post.quoted_id,
+        "forwarded_from": post.forwarded_from,
+        "conversation_id": post.conversation_id,
+        "version_count": versions,
+        "current_version_at": _version_time(post, seen),
+        "first_seen_at": first,
+        "last_seen_at": last,
+        "first_source_id": source_id,
+    }
+
+
+def _version_row(post_id: int, number: int, sha: str, post: Post, seen: _Seen) -> dict[str, Any]:
+    return {
+        "post_id": post_id,
+        "version_no": number,
+        "version_native_id": post.version_id,
+        "text": post.text,
+        "text_sha256": sha,
+        "edited_at": post.edited_at.utc if post.edited_at else None,
+        "edited_at_raw": post.edited_at.raw if post.edited_at else None,
+        "first_seen_at": seen.observed_at,
+        "source_id": seen.source_id,
+    }
+
+
+def _insert_returning_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` and return their new ids in the same order (one round trip per 1,000 rows)."""
+    if not rows:
+        return []
+    result = conn.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in result]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _existing(conn: Connection, column: Any, values: list[str], key_column: Any) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(values):
+        found.update(row[0] for row in conn.execute(select(key_column).where(column.in_(chunk))))
+    return found
+
+
+def _existing_by_key(
+    conn: Connection, table: Table, keys: list[tuple[str, str]], extra: tuple[Any, ...]
+) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Rows already stored for (platform, native_id) keys: key -> (id, *extra)."""
+    by_platform: dict[str, list[str]] = {}
+    for platform, native_id in keys:
+        by_platform.setdefault(platform, []).append(native_id)
+    found: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for platform, native_ids in by_platform.items():
+        for chunk in _chunks(native_ids):
+            query = select(table.c.native_id, table.c.id, *extra).where(
+                and_(table.c.platform == platform, table.c.native_id.in_(chunk))
+            )
+            for row in conn.execute(query):
+                found[(platform, row[0])] = tuple(row[1:])
+    return found

@@ -1,0 +1,124 @@
+"""The contract every reader must pass (modelled on python-threatexchange's signal_type_test_helper).
+
+A reader's own test module calls :func:`check_reads_fixtures` with its real fixtures and
+:func:`fuzz_reader` with hypothesis; both are written once here so that no reader can skip them.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tidewatch.errors import RecordError
+from tidewatch.ingest import detect_reader, read_input
+from tidewatch.ingest.base import Framing, Reader, Unit
+from tidewatch.ingest.framing import loads
+from tidewatch.model import Bundle, Stamp
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=25,
+)
+
+
+def _stamps(value: Any) -> list[Stamp]:
+    if isinstance(value, Stamp):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _stamps(item)]
+    if hasattr(value, "model_fields"):
+        return [s for name in type(value).model_fields for s in _stamps(getattr(value, name))]
+    return []
+
+
+def check_reads_fixtures(reader: type[Reader], paths: list[Path], *, min_posts: int = 1) -> list[Bundle]:
+    """Each fixture is detected as this reader's format and read without error into bundles
+    whose ids are strings, whose times are UTC, and whose source keeps the exact raw bytes."""
+    bundles: list[Bundle] = []
+    for path in paths:
+        results = list(read_input(path))
+        errors = [r for r in results if isinstance(r, RecordError)]
+        assert not errors, f"{path.name}: {errors}"
+        file_bundles = [r for r in results if isinstance(r, Bundle)]
+        assert file_bundles, f"{path.name}: no records read"
+        raw_file = path.read_bytes()
+        for bundle in file_bundles:
+            assert bundle.source.format == reader.name, f"{path.name} detected as {bundle.source.format}"
+            assert bundle.source.raw in raw_file, "the source record must keep the raw bytes unchanged"
+            for post in bundle.posts:
+                assert isinstance(post.native_id, str) and post.native_id
+                assert isinstance(post.account_id, str)
+            for stamp in _stamps(bundle):
+                assert stamp.utc.utcoffset() is not None and stamp.utc.utcoffset().total_seconds() == 0
+                assert stamp.raw
+        bundles.extend(file_bundles)
+    assert sum(len(b.posts) for b in bundles) >= min_posts
+    return bundles
+
+
+def first_unit(path: Path) -> Unit:
+    raw = path.read_bytes()
+    if path.suffix == ".jsonl":
+        line = raw.split(b"\n", 1)[0]
+        return Unit(raw=line, value=loads(line), where=path.name, framing=Framing.JSONL)
+    return Unit(raw=raw, value=loads(raw), where=path.name, framing=Framing.JSON)
+
+
+def _read_or_record_error(reader: Reader, value: Any, framing: Framing) -> None:
+    unit = Unit(raw=repr(value).encode(), value=value, where="fuzz", framing=framing)
+    try:
+        result = reader.read(unit)
+    except RecordError as error:
+        assert str(error)  # a message a person can read
+        return
+    assert isinstance(result, Bundle)
+
+
+def fuzz_reader(reader: type[Reader], sample: Unit) -> None:
+    """Random JSON and random mutations of a real sample: parse, or raise RecordError."""
+    instance = reader()
+    framing = sample.framing
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(json_values)
+    def random_values(value: Any) -> None:
+        _read_or_record_error(instance, value, framing)
+
+    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def mutated_sample(data: st.DataObject) -> None:
+        value = copy.deepcopy(sample.value)
+        for _ in range(data.draw(st.integers(1, 3))):
+            value = _mutate(value, data)
+        _read_or_record_error(instance, value, framing)
+
+    random_values()
+    mutated_sample()
+
+
+def _mutate(value: Any, data: st.DataObject) -> Any:
+    """Replace or delete one node somewhere in a JSON tree."""
+    if isinstance(value, dict) and value and data.draw(st.booleans()):
+        key = data.draw(st.sampled_from(sorted(value, key=str)))
+        if data.draw(st.integers(0, 3)) == 0:
+            del value[key]
+        else:
+            value[key] = _mutate(value[key], data)
+        return value
+    if isinstance(value, list) and value and data.draw(st.booleans()):
+        index = data.draw(st.integers(0, len(value) - 1))
+        value[index] = _mutate(value[index], data)
+        return value
+    return data.draw(json_values)
+
+
+def assert_detected_as(reader: type[Reader], unit: Unit) -> None:
+    assert type(detect_reader(unit)) is reader

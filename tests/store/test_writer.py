@@ -1,0 +1,175 @@
+"""The store keeps everything it is given, exactly once, with its history."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, select
+
+from tidewatch.model import (
+    Account,
+    ApiError,
+    Availability,
+    Bundle,
+    Media,
+    Metrics,
+    Platform,
+    Post,
+    SourceRecord,
+    Stamp,
+)
+from tidewatch.store import load
+from tidewatch.store import tables as t
+from tidewatch.store.repository import AccountRepository, PostRepository, SourceRepository
+
+
+def stamp(text: str) -> Stamp:
+    return Stamp(utc=datetime.fromisoformat(text), raw=text)
+
+
+def bundle(raw: bytes, posts: list[Post], accounts: list[Account] = (), retrieved: str | None = None, errors=()) -> Bundle:  # type: ignore[assignment]
+    return Bundle(
+        source=SourceRecord(
+            raw=raw, format="test", retrieved_at=stamp(retrieved) if retrieved else None, errors=tuple(errors)
+        ),
+        posts=list(posts),
+        accounts=list(accounts),
+    )
+
+
+def post(native_id: str = "1", text: str = "hello", **kwargs) -> Post:  # type: ignore[no-untyped-def]
+    return Post(platform=Platform.X, native_id=native_id, text=text, account_id="a1", **kwargs)
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in t.metadata.sorted_tables
+            if table.name != "ingest_runs"
+        }
+
+
+def test_migrations_create_exactly_the_declared_tables(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    assert diff == []
+
+
+def test_ingesting_the_same_records_twice_changes_nothing(engine: Engine) -> None:
+    records = [
+        bundle(b"page-1", [post("1", "a"), post("2", "b")], [Account(platform=Platform.X, native_id="a1", handle="x")]),
+        bundle(b"page-2", [post("3", "c")]),
+    ]
+    first = load(engine, records, input_name="f")
+    before = table_counts(engine)
+    second = load(engine, records, input_name="f")
+    assert first.counts.posts_new == 3
+    assert second.counts.records_skipped == 2
+    assert second.counts.posts_new == 0
+    assert table_counts(engine) == before
+
+
+def test_source_record_keeps_raw_bytes_and_their_sha256(engine: Engine) -> None:
+    raw = b'{"id": 1, "text": "\xd8\xb3\xd9\x84\xd8\xa7\xd9\x85"}'
+    load(engine, [bundle(raw, [post()])], input_name="f")
+    sha = hashlib.sha256(raw).hexdigest()
+    assert SourceRepository(engine).raw(sha) == raw
+
+
+def test_an_edit_adds_a_version_and_becomes_the_current_text(engine: Engine) -> None:
+    original = post("10", "price 1500", created_at=stamp("2024-05-01T10:00:00+00:00"))
+    edited = post(
+        "10", "price 1200", created_at=stamp("2024-05-01T10:00:00+00:00"), edited_at=stamp("2024-05-01T10:05:00+00:00"), version_id="11"
+    )
+    load(engine, [bundle(b"v1", [original])], input_name="f")
+    report = load(engine, [bundle(b"v2", [edited])], input_name="f")
+    repo = PostRepository(engine)
+    versions = repo.versions("x", "10")
+    assert report.counts.posts_edited == 1
+    assert [v.text for v in versions] == ["price 1500", "price 1200"]
+    assert versions[1].version_id == "11"
+    stored = repo.get("x", "10")
+    assert stored is not None and stored.text == "price 1200"
+
+
+def test_an_older_version_seen_late_does_not_replace_the_current_text(engine: Engine) -> None:
+    newer = post("10", "new", edited_at=stamp("2024-05-02T00:00:00+00:00"))
+    older = post("10", "old", created_at=stamp("2024-05-01T00:00:00+00:00"))
+    load(engine, [bundle(b"newer", [newer])], input_name="f")
+    load(engine, [bundle(b"older", [older])], input_name="f")
+    stored = PostRepository(engine).get("x", "10")
+    assert stored is not None and stored.text == "new"
+    assert len(PostRepository(engine).versions("x", "10")) == 2
+
+
+def test_new_counts_add_an_observation_and_old_ones_are_kept(engine: Engine) -> None:
+    load(engine, [bundle(b"t1", [post(metrics=Metrics(likes=1))], retrieved="2024-01-01T00:00:00+00:00")], input_name="f")
+    load(engine, [bundle(b"t2", [post(metrics=Metrics(likes=7))], retrieved="2024-01-02T00:00:00+00:00")], input_name="f")
+    observations = PostRepository(engine).observations("x", "1")
+    assert [o.metrics.likes for o in observations] == [1, 7]
+    assert observations[0].observed_at == datetime(2024, 1, 1, tzinfo=UTC)
+    assert len(PostRepository(engine).versions("x", "1")) == 1
+
+
+def test_a_post_repeated_within_one_batch_is_stored_once(engine: Engine) -> None:
+    report = load(engine, [bundle(b"p1", [post(), post()]), bundle(b"p2", [post()])], input_name="f")
+    assert report.counts.posts_new == 1
+    assert table_counts(engine)["posts"] == 1
+    assert table_counts(engine)["post_observations"] == 2
+
+
+def test_ids_over_two_to_the_53_are_kept_exactly(engine: Engine) -> None:
+    big = "7300000000000000001"
+    load(engine, [bundle(b"big", [post(big)])], input_name="f")
+    stored = PostRepository(engine).get("x", big)
+    assert stored is not None and stored.native_id == big
+
+
+def test_times_come_back_as_utc_with_their_raw_value(engine: Engine) -> None:
+    created = Stamp(utc=datetime(2019, 9, 7, 19, 4, 3, tzinfo=UTC), raw="2019-09-07T19:04:03+0000")
+    load(engine, [bundle(b"t", [post(created_at=created)])], input_name="f")
+    stored = PostRepository(engine).get("x", "1")
+    assert stored is not None and stored.created_at == created
+
+
+def test_a_renamed_account_keeps_its_old_names_as_observations(engine: Engine) -> None:
+    before = Account(platform=Platform.FACEBOOK, native_id="p1", handle="europe.travel", display_name="Europe Travel")
+    after = before.model_copy(update={"handle": "europe.travel.2", "display_name": "Travel Aid"})
+    load(engine, [bundle(b"a", [], [before], retrieved="2024-01-01T00:00:00+00:00")], input_name="f")
+    report = load(engine, [bundle(b"b", [], [after], retrieved="2024-02-01T00:00:00+00:00")], input_name="f")
+    repo = AccountRepository(engine)
+    current = repo.get("facebook", "p1")
+    assert report.counts.accounts_updated == 1
+    assert current is not None and current.handle == "europe.travel.2"
+    assert [o.handle for o in repo.observations("facebook", "p1")] == ["europe.travel", "europe.travel.2"]
+
+
+def test_partial_api_errors_are_recorded_with_their_source(engine: Engine) -> None:
+    error = ApiError(kind=Availability.SUSPENDED, resource_type="user", resource_id="42", title="Forbidden")
+    load(engine, [bundle(b"e", [post()], errors=[error])], input_name="f")
+    with engine.connect() as conn:
+        row = conn.execute(select(t.api_errors)).one()
+    assert (row.kind, row.resource_type, row.resource_id) == ("suspended", "user", "42")
+
+
+def test_media_is_stored_once_per_post_and_key(engine: Engine) -> None:
+    photo = Media(kind="photo", native_id="m1", url="https://example.org/1.jpg")
+    load(engine, [bundle(b"m1", [post(media=(photo,))])], input_name="f")
+    load(engine, [bundle(b"m2", [post(media=(photo,), metrics=Metrics(likes=3))])], input_name="f")
+    assert table_counts(engine)["media"] == 1
+    stored = PostRepository(engine).get("x", "1")
+    assert stored is not None and stored.media[0].url == "https://example.org/1.jpg"
+
+
+def test_the_ingest_run_is_recorded_with_its_counts_and_errors(engine: Engine) -> None:
+    from tidewatch.errors import RecordError
+
+    report = load(engine, [bundle(b"r", [post()]), RecordError("bad", where="f:2")], input_name="f.jsonl")
+    with engine.connect() as conn:
+        run = conn.execute(select(t.ingest_runs).where(t.ingest_runs.c.id == report.run_id)).one()
+    assert (run.status, run.posts_new, run.errors) == ("finished", 1, 1)
+    assert run.error_samples == ["f:2: bad"]
