@@ -50,7 +50,9 @@ def skip_or_fail_without_postgres() -> None:
     if postgres_available():
         return
     if REQUIRE_POSTGRES:
-        pytest.fail(f"PostgreSQL required (TIDEWATCH_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable")
+        pytest.fail(
+            f"PostgreSQL required (TIDEWATCH_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable"
+        )
     pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
 
 

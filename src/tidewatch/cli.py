@@ -47,7 +47,11 @@ MAX_ERRORS_SHOWN = 20
 
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="TIDEWATCH_DATABASE_URL", help="SQLAlchemy URL (default: SQLite under var/)."),
+    typer.Option(
+        "--database-url",
+        envvar="TIDEWATCH_DATABASE_URL",
+        help="SQLAlchemy URL (default: SQLite under var/).",
+    ),
 ]
 
 
@@ -59,7 +63,13 @@ def _engine(database_url: str | None) -> Engine:
 
 
 def _ingest_file(
-    engine: Engine, path: str, *, format: str | None, collector: str, batch_size: int, progress: Progress
+    engine: Engine,
+    path: str,
+    *,
+    format: str | None,
+    collector: str,
+    batch_size: int,
+    progress: Progress,
 ) -> IngestReport:
     shown = 0
 
@@ -67,7 +77,9 @@ def _ingest_file(
         nonlocal shown
         shown += 1
         if shown <= MAX_ERRORS_SHOWN:
-            progress.console.print(f"[red]error[/red] {error}", markup=True, highlight=False, soft_wrap=True)
+            progress.console.print(
+                f"[red]error[/red] {error}", markup=True, highlight=False, soft_wrap=True
+            )
 
     with open_input(path) as stream:
         total = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
@@ -78,11 +90,18 @@ def _ingest_file(
             progress.update(task, completed=stream.consumed)
 
         report = load(
-            engine, items, input_name=path, batch_size=batch_size, on_batch=advance, on_error=show_error
+            engine,
+            items,
+            input_name=path,
+            batch_size=batch_size,
+            on_batch=advance,
+            on_error=show_error,
         )
         progress.update(task, completed=stream.consumed)
     if shown > MAX_ERRORS_SHOWN:
-        progress.console.print(f"[red]... and {shown - MAX_ERRORS_SHOWN} more errors in {path}[/red]")
+        progress.console.print(
+            f"[red]... and {shown - MAX_ERRORS_SHOWN} more errors in {path}[/red]"
+        )
     return report
 
 
@@ -92,7 +111,18 @@ def _summary_table(reports: list[IngestReport]) -> Table:
         caption="old: records already stored (skipped)  +: new  ~: seen again",
         box=box.SIMPLE_HEAD,
     )
-    for name in ("file", "format", "records", "old", "posts+", "posts~", "edits", "accts+", "accts~", "errors"):
+    for name in (
+        "file",
+        "format",
+        "records",
+        "old",
+        "posts+",
+        "posts~",
+        "edits",
+        "accts+",
+        "accts~",
+        "errors",
+    ):
         table.add_column(name, justify="left" if name in ("file", "format") else "right")
     for r in reports:
         c = r.counts
@@ -133,7 +163,12 @@ def ingest_paths(
         for path in paths:
             try:
                 report = _ingest_file(
-                    engine, path, format=format, collector=collector, batch_size=batch_size, progress=progress
+                    engine,
+                    path,
+                    format=format,
+                    collector=collector,
+                    batch_size=batch_size,
+                    progress=progress,
                 )
             except TidewatchError as error:
                 err.print(f"[red]error[/red] {error}", highlight=False)
@@ -147,10 +182,18 @@ def ingest_paths(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files to read, in any supported format; - for stdin.")],
-    format: Annotated[str | None, typer.Option("--format", help="Skip detection and read as this format.")] = None,
-    collector: Annotated[str, typer.Option(help="Who or what collected the data (kept with each record).")] = "",
-    batch_size: Annotated[int, typer.Option(min=1, help="Source records per committed transaction.")] = 500,
+    paths: Annotated[
+        list[str], typer.Argument(help="Files to read, in any supported format; - for stdin.")
+    ],
+    format: Annotated[
+        str | None, typer.Option("--format", help="Skip detection and read as this format.")
+    ] = None,
+    collector: Annotated[
+        str, typer.Option(help="Who or what collected the data (kept with each record).")
+    ] = "",
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Source records per committed transaction.")
+    ] = 500,
     database_url: DatabaseOption = None,
 ) -> None:
     """Read files into the database: idempotent, crash-safe, one summary line per file."""
@@ -159,7 +202,9 @@ def ingest(
     except TidewatchError as error:
         err.print(f"[red]error[/red] {error}")
         raise typer.Exit(EXIT_UNUSABLE) from None
-    reports, code = ingest_paths(engine, paths, format=format, collector=collector, batch_size=batch_size)
+    reports, code = ingest_paths(
+        engine, paths, format=format, collector=collector, batch_size=batch_size
+    )
     if reports:
         out.print(_summary_table(reports))
     raise typer.Exit(code)
@@ -183,7 +228,9 @@ def demo(database_url: DatabaseOption = None) -> None:
         err.print(f"[red]error[/red] {error}")
         raise typer.Exit(EXIT_UNUSABLE) from None
     files = [str(p) for p in demo_files()]
-    reports, code = ingest_paths(engine, files, format=None, collector="tidewatch-demo", batch_size=500)
+    reports, code = ingest_paths(
+        engine, files, format=None, collector="tidewatch-demo", batch_size=500
+    )
     out.print(_summary_table(reports))
     out.print(database_summary(engine))
     out.print(f"Database: {engine.url.render_as_string(hide_password=True)}")

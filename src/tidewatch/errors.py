@@ -17,9 +17,7 @@ class RecordError(TidewatchError):
 
     def located(self, where: str) -> RecordError:
         """The same error, placed at ``where`` (a reader knows the record; the framing knows the line)."""
-        error = RecordError(self.message, where=where)
-        error.__cause__ = self.__cause__ or self
-        return error
+        return RecordError(self.message, where=where)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message

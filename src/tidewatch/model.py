@@ -157,7 +157,16 @@ class Metrics(_Frozen):
     def is_empty(self) -> bool:
         return not self.extra and all(
             getattr(self, name) is None
-            for name in ("likes", "shares", "comments", "quotes", "views", "followers", "following", "posts")
+            for name in (
+                "likes",
+                "shares",
+                "comments",
+                "quotes",
+                "views",
+                "followers",
+                "following",
+                "posts",
+            )
         )
 
 

@@ -30,10 +30,19 @@ def stamp(text: str) -> Stamp:
     return Stamp(utc=datetime.fromisoformat(text), raw=text)
 
 
-def bundle(raw: bytes, posts: list[Post], accounts: list[Account] = (), retrieved: str | None = None, errors=()) -> Bundle:  # type: ignore[assignment]
+def bundle(
+    raw: bytes,
+    posts: list[Post],
+    accounts: list[Account] = (),
+    retrieved: str | None = None,
+    errors=(),
+) -> Bundle:  # type: ignore[assignment]
     return Bundle(
         source=SourceRecord(
-            raw=raw, format="test", retrieved_at=stamp(retrieved) if retrieved else None, errors=tuple(errors)
+            raw=raw,
+            format="test",
+            retrieved_at=stamp(retrieved) if retrieved else None,
+            errors=tuple(errors),
         ),
         posts=list(posts),
         accounts=list(accounts),
@@ -61,7 +70,11 @@ def test_migrations_create_exactly_the_declared_tables(engine: Engine) -> None:
 
 def test_ingesting_the_same_records_twice_changes_nothing(engine: Engine) -> None:
     records = [
-        bundle(b"page-1", [post("1", "a"), post("2", "b")], [Account(platform=Platform.X, native_id="a1", handle="x")]),
+        bundle(
+            b"page-1",
+            [post("1", "a"), post("2", "b")],
+            [Account(platform=Platform.X, native_id="a1", handle="x")],
+        ),
         bundle(b"page-2", [post("3", "c")]),
     ]
     first = load(engine, records, input_name="f")
@@ -83,7 +96,11 @@ def test_source_record_keeps_raw_bytes_and_their_sha256(engine: Engine) -> None:
 def test_an_edit_adds_a_version_and_becomes_the_current_text(engine: Engine) -> None:
     original = post("10", "price 1500", created_at=stamp("2024-05-01T10:00:00+00:00"))
     edited = post(
-        "10", "price 1200", created_at=stamp("2024-05-01T10:00:00+00:00"), edited_at=stamp("2024-05-01T10:05:00+00:00"), version_id="11"
+        "10",
+        "price 1200",
+        created_at=stamp("2024-05-01T10:00:00+00:00"),
+        edited_at=stamp("2024-05-01T10:05:00+00:00"),
+        version_id="11",
     )
     load(engine, [bundle(b"v1", [original])], input_name="f")
     report = load(engine, [bundle(b"v2", [edited])], input_name="f")
@@ -107,8 +124,16 @@ def test_an_older_version_seen_late_does_not_replace_the_current_text(engine: En
 
 
 def test_new_counts_add_an_observation_and_old_ones_are_kept(engine: Engine) -> None:
-    load(engine, [bundle(b"t1", [post(metrics=Metrics(likes=1))], retrieved="2024-01-01T00:00:00+00:00")], input_name="f")
-    load(engine, [bundle(b"t2", [post(metrics=Metrics(likes=7))], retrieved="2024-01-02T00:00:00+00:00")], input_name="f")
+    load(
+        engine,
+        [bundle(b"t1", [post(metrics=Metrics(likes=1))], retrieved="2024-01-01T00:00:00+00:00")],
+        input_name="f",
+    )
+    load(
+        engine,
+        [bundle(b"t2", [post(metrics=Metrics(likes=7))], retrieved="2024-01-02T00:00:00+00:00")],
+        input_name="f",
+    )
     observations = PostRepository(engine).observations("x", "1")
     assert [o.metrics.likes for o in observations] == [1, 7]
     assert observations[0].observed_at == datetime(2024, 1, 1, tzinfo=UTC)
@@ -116,7 +141,9 @@ def test_new_counts_add_an_observation_and_old_ones_are_kept(engine: Engine) -> 
 
 
 def test_a_post_repeated_within_one_batch_is_stored_once(engine: Engine) -> None:
-    report = load(engine, [bundle(b"p1", [post(), post()]), bundle(b"p2", [post()])], input_name="f")
+    report = load(
+        engine, [bundle(b"p1", [post(), post()]), bundle(b"p2", [post()])], input_name="f"
+    )
     assert report.counts.posts_new == 1
     assert table_counts(engine)["posts"] == 1
     assert table_counts(engine)["post_observations"] == 2
@@ -137,19 +164,33 @@ def test_times_come_back_as_utc_with_their_raw_value(engine: Engine) -> None:
 
 
 def test_a_renamed_account_keeps_its_old_names_as_observations(engine: Engine) -> None:
-    before = Account(platform=Platform.FACEBOOK, native_id="p1", handle="europe.travel", display_name="Europe Travel")
+    before = Account(
+        platform=Platform.FACEBOOK,
+        native_id="p1",
+        handle="europe.travel",
+        display_name="Europe Travel",
+    )
     after = before.model_copy(update={"handle": "europe.travel.2", "display_name": "Travel Aid"})
-    load(engine, [bundle(b"a", [], [before], retrieved="2024-01-01T00:00:00+00:00")], input_name="f")
-    report = load(engine, [bundle(b"b", [], [after], retrieved="2024-02-01T00:00:00+00:00")], input_name="f")
+    load(
+        engine, [bundle(b"a", [], [before], retrieved="2024-01-01T00:00:00+00:00")], input_name="f"
+    )
+    report = load(
+        engine, [bundle(b"b", [], [after], retrieved="2024-02-01T00:00:00+00:00")], input_name="f"
+    )
     repo = AccountRepository(engine)
     current = repo.get("facebook", "p1")
     assert report.counts.accounts_updated == 1
     assert current is not None and current.handle == "europe.travel.2"
-    assert [o.handle for o in repo.observations("facebook", "p1")] == ["europe.travel", "europe.travel.2"]
+    assert [o.handle for o in repo.observations("facebook", "p1")] == [
+        "europe.travel",
+        "europe.travel.2",
+    ]
 
 
 def test_partial_api_errors_are_recorded_with_their_source(engine: Engine) -> None:
-    error = ApiError(kind=Availability.SUSPENDED, resource_type="user", resource_id="42", title="Forbidden")
+    error = ApiError(
+        kind=Availability.SUSPENDED, resource_type="user", resource_id="42", title="Forbidden"
+    )
     load(engine, [bundle(b"e", [post()], errors=[error])], input_name="f")
     with engine.connect() as conn:
         row = conn.execute(select(t.api_errors)).one()
@@ -168,7 +209,9 @@ def test_media_is_stored_once_per_post_and_key(engine: Engine) -> None:
 def test_the_ingest_run_is_recorded_with_its_counts_and_errors(engine: Engine) -> None:
     from tidewatch.errors import RecordError
 
-    report = load(engine, [bundle(b"r", [post()]), RecordError("bad", where="f:2")], input_name="f.jsonl")
+    report = load(
+        engine, [bundle(b"r", [post()]), RecordError("bad", where="f:2")], input_name="f.jsonl"
+    )
     with engine.connect() as conn:
         run = conn.execute(select(t.ingest_runs).where(t.ingest_runs.c.id == report.run_id)).one()
     assert (run.status, run.posts_new, run.errors) == ("finished", 1, 1)

@@ -48,7 +48,9 @@ def reader_named(name: str) -> Reader:
     try:
         return READERS[name]()
     except KeyError:
-        raise FormatError(f"unknown format {name!r}; known formats: {', '.join(sorted(READERS))}") from None
+        raise FormatError(
+            f"unknown format {name!r}; known formats: {', '.join(sorted(READERS))}"
+        ) from None
 
 
 @contextmanager
@@ -96,7 +98,11 @@ def read_stream(
 
 
 def read_input(
-    path: str | Path, *, format: str | None = None, collector: str = "", limits: Limits | None = None
+    path: str | Path,
+    *,
+    format: str | None = None,
+    collector: str = "",
+    limits: Limits | None = None,
 ) -> Iterator[Bundle | RecordError]:
     with open_input(path) as stream:
         yield from read_stream(stream, format=format, collector=collector, limits=limits)

@@ -78,7 +78,9 @@ class Reader(ABC):
         try:
             return self.parse(unit, context)
         except RecordError as error:
-            raise error.located(unit.where) if not error.where else error
+            if error.where:
+                raise
+            raise error.located(unit.where) from error
         except ValidationError as error:
             first = error.errors()[0]
             location = ".".join(str(p) for p in first.get("loc", ()))
@@ -86,7 +88,14 @@ class Reader(ABC):
                 f"{self.name}: invalid value for {location or 'record'}: {first.get('msg', error)}",
                 where=unit.where,
             ) from error
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as error:
+        except (
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            OverflowError,
+        ) as error:
             raise RecordError(
                 f"{self.name}: record does not have the expected structure ({type(error).__name__}: {error})",
                 where=unit.where,

@@ -54,7 +54,9 @@ def as_id(value: Any, field: str) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        raise RecordError(f"{field}: id {value!r} is a floating-point number and has lost precision")
+        raise RecordError(
+            f"{field}: id {value!r} is a floating-point number and has lost precision"
+        )
     if isinstance(value, str):
         text = value.strip()
         if not text:

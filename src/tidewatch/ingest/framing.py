@@ -13,8 +13,8 @@ Guarantees every reader relies on:
 from __future__ import annotations
 
 import csv
-import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -39,9 +39,16 @@ class Limits:
     max_document_bytes: int = MAX_DOCUMENT_BYTES
 
 
+# A JSON number of 20 or more digits outside a string: over 64 bits, where orjson quietly
+# returns a float (and loses digits) instead of failing.
+_HUGE_INTEGER = re.compile(rb"[:\[,]\s*-?\d{20,}")
+
+
 def loads(raw: bytes) -> Any:
-    """Parse JSON fast, falling back to the standard library for what orjson refuses
-    (integers over 64 bits, NaN) so nothing valid is lost."""
+    """Parse JSON fast with orjson, but with the standard library wherever exactness needs it
+    (integers over 64 bits) or orjson refuses what Python accepts (NaN), so nothing is lost."""
+    if _HUGE_INTEGER.search(raw):
+        return json.loads(raw.decode("utf-8"))
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -165,9 +172,12 @@ def _lines(stream: PeekableStream, limits: Limits) -> Iterator[tuple[int, bytes 
                 skipped += len(rest)
                 if not rest or rest.endswith(b"\n"):
                     break
-            yield number, RecordError(
-                f"line is {skipped:,} bytes, over the limit of {limits.max_line_bytes:,}; skipped",
-                where=f"{stream.name}:{number}",
+            yield (
+                number,
+                RecordError(
+                    f"line is {skipped:,} bytes, over the limit of {limits.max_line_bytes:,}; skipped",
+                    where=f"{stream.name}:{number}",
+                ),
             )
             continue
         yield number, line
@@ -177,8 +187,13 @@ def _check_utf8(raw: bytes, where: str) -> RecordError | None:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return RecordError(f"invalid UTF-8 at byte {error.start} of the line", where=where)
+        return RecordError(f"invalid UTF-8 at byte offset {error.start} of the line", where=where)
     return None
+
+
+def _is_truncated(error: json.JSONDecodeError, raw: bytes) -> bool:
+    """Did the text end before the value did (a cut-off download), rather than being wrong?"""
+    return error.msg.startswith("Unterminated string") or error.pos >= len(raw.rstrip()) - 1
 
 
 def _jsonl_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | RecordError]:
@@ -197,8 +212,8 @@ def _jsonl_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | Reco
         try:
             value = loads(raw)
         except json.JSONDecodeError as error:
-            problem = "truncated JSON" if error.pos >= len(raw.strip()) - 1 else "invalid JSON"
-            yield RecordError(f"{problem}: {error.msg} at column {error.colno}", where=where)
+            problem = "truncated JSON" if _is_truncated(error, raw) else "invalid JSON"
+            yield RecordError(f"{problem}: {error.msg} (column {error.colno})", where=where)
             continue
         except RecursionError:
             yield RecordError("JSON nested too deeply", where=where)
@@ -222,15 +237,19 @@ def _document_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | R
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
-        bad_encoding = RecordError(f"invalid UTF-8 at byte {error.start} (line {line})", where=stream.name)
+        bad_encoding = RecordError(
+            f"invalid UTF-8 at byte offset {error.start} (line {line})", where=stream.name
+        )
     if bad_encoding:
         yield bad_encoding
         return
     try:
         value = loads(raw)
     except json.JSONDecodeError as error:
-        problem = "truncated JSON document" if error.pos >= len(raw.rstrip()) - 1 else "invalid JSON"
-        yield RecordError(f"{problem}: {error.msg} at line {error.lineno} column {error.colno}", where=stream.name)
+        problem = "truncated JSON document" if _is_truncated(error, raw) else "invalid JSON"
+        yield RecordError(
+            f"{problem}: {error.msg} (line {error.lineno}, column {error.colno})", where=stream.name
+        )
         return
     except RecursionError:
         yield RecordError("JSON nested too deeply", where=stream.name)
@@ -267,11 +286,7 @@ def _csv_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | Record
         return
     header_raw = consumed.pop()
     line_numbers.pop()
-    dialect: type[csv.Dialect] | csv.Dialect
-    try:
-        dialect = csv.Sniffer().sniff(header_text, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
+    dialect = _dialect(header_text)
     header = next(csv.reader([header_text], dialect))
     names = [name.strip() for name in header]
     if len(set(names)) != len(names):
@@ -302,19 +317,27 @@ def _csv_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | Record
             continue
         where = f"{stream.name}:{first_line}"
         if len(row) != len(names):
-            yield RecordError(f"CSV row has {len(row)} fields, the header has {len(names)}", where=where)
+            yield RecordError(
+                f"CSV row has {len(row)} fields, the header has {len(names)}", where=where
+            )
             continue
-        yield Unit(raw=raw, value=dict(zip(names, row, strict=True)), where=where, framing=Framing.CSV)
+        yield Unit(
+            raw=raw, value=dict(zip(names, row, strict=True)), where=where, framing=Framing.CSV
+        )
 
 
-def csv_header(stream: PeekableStream) -> list[str]:
-    """The column names of a CSV input, for sniffing, without consuming it."""
-    head = stream.peek(64 * 1024)
-    if head.startswith(_BOM):
-        head = head[len(_BOM) :]
-    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(first, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return [name.strip() for name in next(csv.reader(io.StringIO(first), dialect), [])]
+class _Excel(csv.excel):
+    """RFC 4180 quoting (``""`` inside a quoted cell); only the delimiter varies."""
+
+
+def _dialect(header_line: str) -> type[csv.Dialect]:
+    """Excel/RFC 4180 CSV with the delimiter the header uses.
+
+    csv.Sniffer is not used: guessing from a header without quotes, it turns off
+    double-quote escaping and silently misreads ``""`` inside later cells.
+    """
+    counts = {sep: header_line.count(sep) for sep in (",", ";", "\t")}
+    delimiter = max(counts, key=lambda sep: counts[sep])
+    if delimiter == ",":
+        return csv.excel
+    return type("_Delimited", (_Excel,), {"delimiter": delimiter})

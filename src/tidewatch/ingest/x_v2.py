@@ -204,26 +204,38 @@ class _Page:
         includes = response.get("includes")
         includes = f.as_dict(includes, "includes") if includes is not None else {}
         tweets, users = _split_data(response.get("data"))
-        users += f.dicts(includes.get("users"), "includes.users")
-        for position, user in enumerate(users):
-            account = _account(user, f"user[{position}]")
+        users += _labelled(includes.get("users"), "includes.users")
+        for label, user in users:
+            account = _account(user, label)
             self.accounts.setdefault(account.native_id, account)
         handles = {a.native_id: a.handle for a in self.accounts.values()}
         media = _media_by_key(includes.get("media"))
-        tweets += f.dicts(includes.get("tweets"), "includes.tweets")
-        for position, tweet in enumerate(tweets):
-            post = _post(tweet, f"tweet[{position}]", handles, media)
+        tweets += _labelled(includes.get("tweets"), "includes.tweets")
+        for label, tweet in tweets:
+            post = _post(tweet, label, handles, media)
             self.posts.setdefault(post.version_id, post)
         for position, problem in enumerate(f.dicts(response.get("errors"), "errors")):
             self.errors.append(_api_error(problem, f"errors[{position}]"))
 
 
-def _split_data(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+Labelled = list[tuple[str, dict[str, Any]]]
+
+
+def _labelled(items: Any, field: str) -> Labelled:
+    """The objects of a list, each with its place in the response for error messages."""
+    return [(f"{field}[{i}]", item) for i, item in enumerate(f.dicts(items, field))]
+
+
+def _split_data(data: Any) -> tuple[Labelled, Labelled]:
     """``data`` holds tweets, or users for a user lookup; one object or a list of them."""
-    items = f.dicts([data] if isinstance(data, dict) else data, "data")
-    users = [item for item in items if "username" in item and "text" not in item]
-    tweets = [item for item in items if not ("username" in item and "text" not in item)]
+    items = [("data", data)] if isinstance(data, dict) else _labelled(data, "data")
+    users = [(label, item) for label, item in items if _is_user(item)]
+    tweets = [(label, item) for label, item in items if not _is_user(item)]
     return tweets, users
+
+
+def _is_user(item: dict[str, Any]) -> bool:
+    return "username" in item and "text" not in item
 
 
 # --- tweets ---------------------------------------------------------------------------------

@@ -31,8 +31,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() != "postgresql":
-        raise ConfigError(f"database {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL")
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        raise ConfigError(
+            f"database {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL"
+        )
+    # No server-side prepared statements: psycopg prepares a query after five runs, and a
+    # generic plan made while a table was small (start of an ingest) stays a sequential scan
+    # as it grows to millions of rows.
+    connect_args = {"prepare_threshold": None} | kwargs.pop("connect_args", {})
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

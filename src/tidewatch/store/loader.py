@@ -14,6 +14,9 @@ from tidewatch.store import tables as t
 from tidewatch.store.writer import BatchCounts, write_batch
 
 MAX_ERROR_SAMPLES = 50
+#: A batch is also cut when it holds this many posts, so memory stays bounded when one source
+#: record holds many posts (an API page of 100 tweets, an export of a whole channel).
+MAX_BATCH_POSTS = 5000
 
 
 @dataclass
@@ -39,10 +42,12 @@ def load(
     *,
     input_name: str,
     batch_size: int = 500,
+    max_batch_posts: int = MAX_BATCH_POSTS,
     on_batch: Progress | None = None,
     on_error: Callable[[RecordError], None] | None = None,
 ) -> IngestReport:
-    """Write ``items`` in transactions of ``batch_size`` bundles; record errors are counted,
+    """Write ``items`` in transactions of at most ``batch_size`` bundles (and about
+    ``max_batch_posts`` posts); record errors are counted,
     reported through ``on_error`` and kept (a sample) on the run row, never fatal."""
     report = IngestReport(input_name=input_name)
     with engine.begin() as conn:
@@ -53,8 +58,11 @@ def load(
         ).inserted_primary_key[0]  # type: ignore[index]
 
     batch: list[Bundle] = []
+    batch_posts = 0
 
     def flush() -> None:
+        nonlocal batch_posts
+        batch_posts = 0
         if not batch:
             return
         with engine.begin() as conn:
@@ -75,7 +83,8 @@ def load(
                 continue
             report.format = report.format or item.source.format
             batch.append(item)
-            if len(batch) >= batch_size:
+            batch_posts += len(item.posts)
+            if len(batch) >= batch_size or batch_posts >= max_batch_posts:
                 flush()
         flush()
     except BaseException:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Row, func, select
@@ -40,11 +40,15 @@ class PostRepository:
     def get(self, platform: str, native_id: str) -> Post | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(t.posts).where(t.posts.c.platform == platform, t.posts.c.native_id == native_id)
+                select(t.posts).where(
+                    t.posts.c.platform == platform, t.posts.c.native_id == native_id
+                )
             ).first()
             if row is None:
                 return None
-            media_rows = conn.execute(select(t.media).where(t.media.c.post_id == row.id).order_by(t.media.c.id)).all()
+            media_rows = conn.execute(
+                select(t.media).where(t.media.c.post_id == row.id).order_by(t.media.c.id)
+            ).all()
         return self._post(row, media_rows)
 
     def iter_posts(self, batch_size: int = 1000) -> Iterator[Post]:
@@ -53,7 +57,10 @@ class PostRepository:
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    select(t.posts).where(t.posts.c.id > last_id).order_by(t.posts.c.id).limit(batch_size)
+                    select(t.posts)
+                    .where(t.posts.c.id > last_id)
+                    .order_by(t.posts.c.id)
+                    .limit(batch_size)
                 ).all()
             if not rows:
                 return
@@ -110,7 +117,7 @@ class PostRepository:
             ]
 
     @staticmethod
-    def _post(row: Row[Any], media_rows: list[Row[Any]]) -> Post:
+    def _post(row: Row[Any], media_rows: Sequence[Row[Any]]) -> Post:
         return Post(
             platform=Platform(row.platform),
             native_id=row.native_id,
@@ -157,7 +164,9 @@ class AccountRepository:
     def get(self, platform: str, native_id: str) -> Account | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(t.accounts).where(t.accounts.c.platform == platform, t.accounts.c.native_id == native_id)
+                select(t.accounts).where(
+                    t.accounts.c.platform == platform, t.accounts.c.native_id == native_id
+                )
             ).first()
         if row is None:
             return None
@@ -193,7 +202,10 @@ class AccountRepository:
                     bio=row.bio,
                     availability=Availability(row.availability),
                     metrics=Metrics(
-                        followers=row.followers, following=row.following, posts=row.posts, extra=row.extra or {}
+                        followers=row.followers,
+                        following=row.following,
+                        posts=row.posts,
+                        extra=row.extra or {},
                     ),
                 )
                 for row in conn.execute(query)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, func, select
 from rich.table import Table
+from sqlalchemy import Engine, func, select
 
 from tidewatch.store import tables as t
 
@@ -48,5 +48,7 @@ def database_summary(engine: Engine) -> Table:
     with engine.connect() as conn:
         sources = conn.execute(select(func.count()).select_from(t.source_records)).scalar_one()
         errors = conn.execute(select(func.count()).select_from(t.api_errors)).scalar_one()
-    table.caption = f"{sources:,} source records kept byte for byte; {errors:,} platform errors recorded"
+    table.caption = (
+        f"{sources:,} source records kept byte for byte; {errors:,} platform errors recorded"
+    )
     return table

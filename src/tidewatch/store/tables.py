@@ -108,7 +108,9 @@ accounts = Table(
     Column("verified", Boolean),
     Column("location", Text, nullable=False, default=""),
     Column("first_seen_at", UTCDateTime, nullable=False),
-    Column("last_seen_at", UTCDateTime, nullable=False),
+    # When the sighting that the profile columns (handle, name, bio) come from was made.
+    # Last-seen times are not stored: they are max(observed_at) of the observations.
+    Column("profile_at", UTCDateTime, nullable=False),
     Column("first_source_id", Integer, ForeignKey("source_records.id"), nullable=False),
     UniqueConstraint("platform", "native_id", name="uq_accounts_platform_native_id"),
 )
@@ -155,7 +157,6 @@ posts = Table(
     Column("version_count", Integer, nullable=False, default=1),
     Column("current_version_at", UTCDateTime),
     Column("first_seen_at", UTCDateTime, nullable=False),
-    Column("last_seen_at", UTCDateTime, nullable=False),
     Column("first_source_id", Integer, ForeignKey("source_records.id"), nullable=False),
     UniqueConstraint("platform", "native_id", name="uq_posts_platform_native_id"),
     Index("ix_posts_account", "platform", "account_native_id"),

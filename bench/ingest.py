@@ -1,0 +1,233 @@
+"""Ingest throughput and memory: generated X API v2 pages (twarc2 shape) into SQLite and PostgreSQL.
+
+    python bench/ingest.py                      # 1,000,000 posts, both databases
+    python bench/ingest.py --posts 200000 --sizes 50000,200000 --databases sqlite
+
+Each run is a fresh database and a separate ``tidewatch ingest`` process, so the figures
+include start-up, parsing, detection of the format and the committed batches; peak memory is
+that process's maximum resident set size. Several input sizes show whether memory stays flat.
+Pages are shaped like tests/fixtures/x_twitter_v2/twarc2_*.jsonl: 100 tweets a page with
+entities, public_metrics, referenced tweets, includes.users and the __twarc envelope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get(
+    "TIDEWATCH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PER_PAGE = 100
+WORDS = [
+    "boat",
+    "trip",
+    "uk",
+    "calais",
+    "tonight",
+    "safe",
+    "price",
+    "per",
+    "person",
+    "whatsapp",
+    "call",
+    "now",
+    "guaranteed",
+    "departure",
+    "news",
+    "police",
+    "report",
+    "coastguard",
+    "rescue",
+    "ferry",
+    "ticket",
+    "family",
+    "children",
+    "discount",
+    "قارب",
+    "ايطاليا",
+    "سعر",
+    "للشخص",
+    "تواصل",
+    "خاص",
+    "بلم",
+    "یونان",
+    "قیمت",
+    "گیم",
+]
+
+
+def tweet(rng: random.Random, number: int, author: str) -> dict[str, object]:
+    words = rng.choices(WORDS, k=rng.randint(8, 30))
+    phone = f"+44 7700 900{number % 1000:03d}"
+    body = " ".join(words) + f" {phone}"
+    tweet_id = str(1_500_000_000_000_000_000 + number)
+    record: dict[str, object] = {
+        "id": tweet_id,
+        "text": body,
+        "author_id": author,
+        "created_at": f"2024-{1 + number % 12:02d}-{1 + number % 28:02d}T{number % 24:02d}:00:00.000Z",
+        "lang": "en",
+        "conversation_id": tweet_id,
+        "edit_history_tweet_ids": [tweet_id],
+        "possibly_sensitive": False,
+        "reply_settings": "everyone",
+        "source": "Twitter for Android",
+        "public_metrics": {
+            "retweet_count": rng.randint(0, 50),
+            "reply_count": rng.randint(0, 20),
+            "like_count": rng.randint(0, 500),
+            "quote_count": rng.randint(0, 5),
+        },
+        "entities": {
+            "hashtags": [{"start": 0, "end": 5, "tag": "uk"}],
+            "urls": [
+                {
+                    "start": 10,
+                    "end": 33,
+                    "url": "https://t.co/abcdefghij",
+                    "expanded_url": f"https://wa.me/447700900{number % 1000:03d}",
+                    "display_url": "wa.me/…",
+                }
+            ],
+        },
+    }
+    if number % 10 == 0:
+        record["referenced_tweets"] = [
+            {"type": "replied_to", "id": str(1_500_000_000_000_000_000 + number - 1)}
+        ]
+    return record
+
+
+def user(author: str, number: int) -> dict[str, object]:
+    return {
+        "id": author,
+        "username": f"travel_{author[-6:]}",
+        "name": f"Travel Agency {number}",
+        "description": "Trips to Europe. Contact on WhatsApp",
+        "created_at": "2021-04-07T20:50:54.000Z",
+        "verified": False,
+        "protected": False,
+        "public_metrics": {
+            "followers_count": number % 5000,
+            "following_count": 4,
+            "tweet_count": 2,
+            "listed_count": 0,
+        },
+    }
+
+
+def generate(path: Path, posts: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    accounts = max(posts // 20, 1)
+    with path.open("w", encoding="utf-8") as out:
+        for page_start in range(0, posts, PER_PAGE):
+            data, users = [], {}
+            for number in range(page_start, min(page_start + PER_PAGE, posts)):
+                account = rng.randrange(accounts)
+                author = str(1_379_899_464_345_923_590 + account)
+                data.append(tweet(rng, number, author))
+                users[author] = user(author, account)
+            page = {
+                "data": data,
+                "includes": {"users": list(users.values())},
+                "meta": {
+                    "newest_id": data[0]["id"],
+                    "oldest_id": data[-1]["id"],
+                    "result_count": len(data),
+                },
+                "__twarc": {
+                    "url": "https://api.twitter.com/2/tweets/search/all?query=bench",
+                    "version": "2.14.0",
+                    "retrieved_at": "2024-12-01T00:00:00+00:00",
+                },
+            }
+            out.write(json.dumps(page, ensure_ascii=False) + "\n")
+
+
+def fresh_postgres_url() -> tuple[str, str]:
+    schema = f"tw_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(schema: str) -> None:
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def run_ingest(path: Path, url: str) -> tuple[float, int]:
+    """Seconds and peak RSS (bytes) of one ``tidewatch ingest`` process."""
+    command = [sys.executable, "-m", "tidewatch.cli", "ingest", str(path), "--database-url", url]
+    # Migrate first, so schema creation is not counted as ingest time.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from tidewatch.store import make_engine, migrate; migrate(make_engine({url!r}))",
+        ],
+        check=True,
+    )
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(
+            f"ingest failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
+        )
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument(
+        "--sizes", default="", help="comma-separated smaller sizes to show memory is flat"
+    )
+    parser.add_argument("--databases", default="sqlite,postgres")
+    args = parser.parse_args()
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s} | {args.posts})
+    print(f"{'database':<10} {'posts':>10} {'seconds':>9} {'posts/s':>9} {'peak MiB':>9}")
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            source = Path(folder) / f"x_v2_{size}.jsonl"
+            generate(source, size)
+            for database in args.databases.split(","):
+                if database == "sqlite":
+                    db_path = Path(folder) / f"bench_{size}.db"
+                    seconds, peak = run_ingest(source, f"sqlite:///{db_path}")
+                    db_path.unlink()
+                else:
+                    url, schema = fresh_postgres_url()
+                    try:
+                        seconds, peak = run_ingest(source, url)
+                    finally:
+                        drop_schema(schema)
+                print(
+                    f"{database:<10} {size:>10,} {seconds:>9.1f} {size / seconds:>9,.0f} {peak / 2**20:>9.0f}",
+                    flush=True,
+                )
+            source.unlink()
+
+
+if __name__ == "__main__":
+    main()
