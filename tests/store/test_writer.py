@@ -216,3 +216,17 @@ def test_the_ingest_run_is_recorded_with_its_counts_and_errors(engine: Engine) -
         run = conn.execute(select(t.ingest_runs).where(t.ingest_runs.c.id == report.run_id)).one()
     assert (run.status, run.posts_new, run.errors) == ("finished", 1, 1)
     assert run.error_samples == ["f:2: bad"]
+
+
+def test_links_hashtags_and_extra_counts_round_trip(engine: Engine) -> None:
+    rich = post(
+        links=("https://wa.me/447700900123", "https://t.me/safar"),
+        hashtags=("uk", "calais"),
+        metrics=Metrics(likes=2, extra={"bookmarks": 5}),
+    )
+    load(engine, [bundle(b"rich", [rich])], input_name="f")
+    stored = PostRepository(engine).get("x", "1")
+    assert stored is not None
+    assert stored.links == ("https://wa.me/447700900123", "https://t.me/safar")
+    assert stored.hashtags == ("uk", "calais")
+    assert PostRepository(engine).observations("x", "1")[0].metrics.extra == {"bookmarks": 5}

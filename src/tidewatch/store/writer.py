@@ -16,12 +16,12 @@ uninterrupted run. Work is done per batch with set-based queries, not per post.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Connection,
@@ -255,6 +255,12 @@ def _account_row(
     }
 
 
+def _earliest(sightings: list[tuple[Any, _Seen]]) -> datetime:
+    if len(sightings) == 1:  # nearly always: a post seen once in a batch
+        return sightings[0][1].observed_at
+    return min(seen.observed_at for _, seen in sightings)
+
+
 def _version_time(post: Post, seen: _Seen) -> datetime:
     """When this text was current: the edit time if given, else when the post was made."""
     if post.edited_at:
@@ -287,7 +293,7 @@ def _write_posts(
     for key in new_keys:
         sightings = groups[key].sightings
         _sha, current, current_seen = texts[key][-1]
-        first = min(s.observed_at for _, s in sightings)
+        first = _earliest(sightings)
         new_rows.append(
             _post_row(current, current_seen, first, len(texts[key]), sightings[0][1].source_id)
         )
@@ -484,34 +490,59 @@ def _version_row(post_id: int, number: int, sha: str, post: Post, seen: _Seen) -
 
 def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows with the driver's fastest path: COPY on PostgreSQL, a plain
-    executemany of tuples on SQLite. Values go through each column type's own bind
-    processor, exactly as SQLAlchemy would apply them, without its per-row dictionaries."""
+    executemany of tuples on SQLite. Values are converted as each column's type would
+    convert them, without SQLAlchemy's per-row dictionaries."""
     if not rows:
         return
     columns = [table.c[name] for name in rows[0]]
-    processors = [column.type._cached_bind_processor(conn.dialect) for column in columns]
+    keys = [column.name for column in columns]
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(column.name) for column in columns)
     target = preparer.format_table(table)
-    keys = [column.name for column in columns]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    if conn.dialect.name == "postgresql":
-        # psycopg adapts Python values itself; only JSON needs encoding for COPY.
-        json_columns = {c.name for c in columns if isinstance(c.type, JSON)}
-        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([json.dumps(row[k]) if k in json_columns else row[k] for k in keys])
-        return
-    placeholders = ", ".join("?" for _ in columns)
-    converters = [(i, proc) for i, proc in enumerate(processors) if proc is not None]
+    converters = [
+        (i, _converter(column, conn.dialect))
+        for i, column in enumerate(columns)
+        if isinstance(column.type, JSON | t.UTCDateTime)
+    ]
     values = []
     for row in rows:
         line = [row[k] for k in keys]
-        for i, proc in converters:
+        for i, convert in converters:
             if line[i] is not None:
-                line[i] = proc(line[i])
+                line[i] = convert(line[i])
         values.append(line)
+    if conn.dialect.name == "postgresql":
+        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for line in values:
+                copy.write_row(line)
+        return
+    placeholders = ", ".join("?" for _ in columns)
     cursor.executemany(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", values)
+
+
+def _converter(column: Any, dialect: Any) -> Callable[[Any], Any]:
+    if isinstance(column.type, JSON):
+        return _json_text
+    if dialect.name == "postgresql":
+        return lambda value: value  # psycopg sends aware datetimes as timestamptz itself
+    process = column.type._cached_bind_processor(dialect)
+    memo: dict[datetime, Any] = {}
+
+    def convert(value: datetime) -> Any:
+        # Most times in a batch repeat (observed_at, first_seen_at); format each once.
+        found = memo.get(value)
+        if found is None:
+            found = memo[value] = process(value)
+        return found
+
+    return convert
+
+
+def _json_text(value: Any) -> str:
+    if not value:
+        return "[]" if isinstance(value, list | tuple) else "{}"
+    return orjson.dumps(value).decode()
 
 
 def _insert_returning_ids(
