@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from tidewatch.store import make_engine, migrate
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 POSTGRES_URL = os.environ.get(
     "TIDEWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

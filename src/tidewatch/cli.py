@@ -33,6 +33,7 @@ from tidewatch.detect.detector import Detector
 from tidewatch.detect.report import evaluation_report
 from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
+from tidewatch.pipeline import detect_and_save
 from tidewatch.settings import get_settings
 from tidewatch.store import IngestReport, load, make_engine, migrate
 from tidewatch.store.summary import database_summary
@@ -59,6 +60,14 @@ DatabaseOption = Annotated[
     ),
 ]
 
+SecondStageOption = Annotated[
+    bool,
+    typer.Option(
+        "--second-stage/--first-stage-only",
+        help="Re-examine uncertain posts with the multilingual embedding stage (slower, more accurate).",
+    ),
+]
+
 
 def _engine(database_url: str | None) -> Engine:
     url = database_url or get_settings().resolved_database_url()
@@ -75,6 +84,7 @@ def _ingest_file(
     collector: str,
     batch_size: int,
     progress: Progress,
+    detector: Detector | None = None,
 ) -> IngestReport:
     shown = 0
 
@@ -101,6 +111,7 @@ def _ingest_file(
             batch_size=batch_size,
             on_batch=advance,
             on_error=show_error,
+            after_write=detect_and_save(detector) if detector else None,
         )
         progress.update(task, completed=stream.consumed)
     if shown > MAX_ERRORS_SHOWN:
@@ -180,6 +191,7 @@ def ingest_paths(
                     collector=collector,
                     batch_size=batch_size,
                     progress=progress,
+                    detector=detector,
                 )
             except TidewatchError as error:
                 err.print(f"[red]error[/red] {error}", highlight=False)
@@ -205,16 +217,21 @@ def ingest(
     batch_size: Annotated[
         int, typer.Option(min=1, help="Source records per committed transaction.")
     ] = 500,
+    detect: Annotated[
+        bool, typer.Option("--detect", help="Also run the detector and store its detections.")
+    ] = False,
+    second_stage: SecondStageOption = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Read files into the database: idempotent, crash-safe, one summary line per file."""
     try:
         engine = _engine(database_url)
-    except TidewatchError as error:
+        detector = Detector.load(second_stage=second_stage) if detect else None
+    except (TidewatchError, FileNotFoundError, ValueError) as error:
         err.print(f"[red]error[/red] {error}")
         raise typer.Exit(EXIT_UNUSABLE) from None
     reports, code = ingest_paths(
-        engine, paths, format=format, collector=collector, batch_size=batch_size
+        engine, paths, format=format, collector=collector, batch_size=batch_size, detector=detector
     )
     if reports:
         out.print(_summary_table(reports))
@@ -277,11 +294,12 @@ def scan(
         float | None,
         typer.Option(min=0.0, max=1.0, help="Label 'advert' at this score (default: the model's)."),
     ] = None,
+    second_stage: SecondStageOption = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Score every post: one JSON object per post on stdout, in input order (DESIGN.md contract)."""
     try:
-        detector = Detector.load()
+        detector = Detector.load(second_stage=second_stage)
         engine = _engine(database_url) if store else None
     except (TidewatchError, FileNotFoundError, ValueError) as error:
         err.print(f"[red]error[/red] {error}")
@@ -326,13 +344,16 @@ def evaluate(
     errors: Annotated[
         int, typer.Option(help="How many false positives and negatives to list.")
     ] = 50,
+    second_stage: SecondStageOption = True,
 ) -> None:
     """Precision, recall, F1 and PR-AUC overall, per language and per category."""
     from tidewatch.detect.evaluate import evaluate as run_evaluation
     from tidewatch.detect.evaluate import read_labelled
 
     try:
-        result = run_evaluation(read_labelled(path), Detector.load(), threshold)
+        result = run_evaluation(
+            read_labelled(path), Detector.load(second_stage=second_stage), threshold
+        )
     except (TidewatchError, FileNotFoundError, OSError) as error:
         err.print(f"[red]error[/red] {error}", highlight=False)
         raise typer.Exit(EXIT_UNUSABLE) from None
@@ -351,6 +372,13 @@ def train(
         "src/tidewatch/detect/models/detector.npz"
     ),
     seed: Annotated[int, typer.Option(help="Random seed (folds and solver).")] = 13,
+    second_stage: Annotated[
+        bool,
+        typer.Option(
+            "--second-stage/--first-stage-only",
+            help="Also fit the embedding stage (embeds the corpus once).",
+        ),
+    ] = True,
 ) -> None:
     """Rebuild the detector from the corpus, reproducibly; prints out-of-fold figures."""
     from tidewatch.detect.train import train as run_training
@@ -362,7 +390,9 @@ def train(
             progress.update(task, completed=done, total=total)
 
         try:
-            report = run_training(corpus, out_path, seed=seed, progress=advance)
+            report = run_training(
+                corpus, out_path, seed=seed, progress=advance, second_stage=second_stage
+            )
         except TidewatchError as error:
             err.print(f"[red]error[/red] {error}", highlight=False)
             raise typer.Exit(EXIT_UNUSABLE) from None
@@ -371,6 +401,8 @@ def train(
         f"out-of-fold precision {report.oof_precision:.3f} recall {report.oof_recall:.3f} "
         f"F1 {report.oof_f1:.3f} PR-AUC {report.oof_pr_auc:.3f}; wrote {report.path}"
     )
+    if report.second_stage:
+        out.print(f"second stage: {report.second_stage}")
 
 
 if __name__ == "__main__":

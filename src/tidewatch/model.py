@@ -312,6 +312,8 @@ class Detection(_Frozen):
     categories: list[str] = Field(default_factory=list)
     reasons: list[Reason] = Field(default_factory=list)
     model_version: str = ""
+    #: 1: the linear first stage decided; 2: the embedding stage was consulted too.
+    stages: int = 1
 
 
 def text_sha256(text: str) -> str:

@@ -159,8 +159,12 @@ class LinearModel:
     def load(cls, path: Path) -> LinearModel:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode())
+            settings = meta["config"]
             config = FeatureConfig(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+                char_ngrams=(int(settings["char_ngrams"][0]), int(settings["char_ngrams"][1])),
+                char_features=int(settings["char_features"]),
+                word_features=int(settings["word_features"]),
+                signal_scale=float(settings["signal_scale"]),
             )
             size = config.char_features + config.word_features + len(meta["signal_names"])
             coef = np.zeros(size, dtype=np.float32)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tidewatch.detect.classifier import Featurizer, LinearModel, word_index, words
+from tidewatch.detect.embedding import SecondStage, available, embed
 from tidewatch.detect.signals import SIGNAL_NAMES, Analysis, analyse
 from tidewatch.model import Detection, Post, Reason
 
@@ -67,17 +68,23 @@ _SPEEDBOAT = re.compile(
     r"speed ?boat|jet ?boat|yacht|يخت|سبيد بوت|اسپید بوت|qayiq|gomone|tàu cao tốc|lancha|hors-bord"
 )
 MODEL_PATH = "models/detector.npz"
+SECOND_STAGE_PATH = "models/embedding.npz"
 
 
 @dataclass
 class Detector:
     model: LinearModel
+    #: The embedding stage for uncertain posts; None runs the first stage alone.
+    second: SecondStage | None = None
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Detector:
-        if path is None:
-            return _packaged()
-        return cls(model=LinearModel.load(path))
+    def load(cls, path: Path | None = None, *, second_stage: bool = True) -> Detector:
+        """The packaged model (or the one at ``path``), with the second stage when it is
+        packaged, wanted and its embedding engine is installed."""
+        if path is not None:
+            return cls(model=LinearModel.load(path))
+        detector = _packaged()
+        return detector if second_stage else cls(model=detector.model)
 
     @property
     def threshold(self) -> float:
@@ -85,7 +92,10 @@ class Detector:
 
     @property
     def version(self) -> str:
-        return str(self.model.metadata.get("version", "unversioned"))
+        first = str(self.model.metadata.get("version", "unversioned"))
+        if self.second is None:
+            return first
+        return f"{first}+{self.second.metadata.get('version', 'e5')}"
 
     def featurizer(self) -> Featurizer:
         return _featurizer(self.model.config)
@@ -123,6 +133,14 @@ class Detector:
         features = featurizer.transform(analyses)
         decisions = self.model.decision(features)
         scores = self.model.probability(decisions)
+        second = np.zeros(len(analyses), dtype=bool)
+        if self.second is not None:
+            second = self.second.in_band(scores)
+            if second.any():
+                rows = np.flatnonzero(second)
+                vectors = embed([analyses[i].text for i in rows])
+                scores = scores.copy()
+                scores[rows] = self.second.combine(decisions[rows], vectors)
         results = []
         for row, (analysis, score) in enumerate(zip(analyses, scores, strict=True)):
             label = ADVERT if score >= self.model.threshold else NOT_ADVERT
@@ -135,6 +153,7 @@ class Detector:
                     categories=_categories(analysis, reasons) if label == ADVERT else [],
                     reasons=reasons,
                     model_version=self.version,
+                    stages=2 if second[row] else 1,
                 )
             )
         return results
@@ -241,8 +260,15 @@ def _featurizer(config: object) -> Featurizer:
 
 @cache
 def _packaged() -> Detector:
-    path = resources.files("tidewatch.detect") / MODEL_PATH
-    with resources.as_file(path) as file:
+    folder = resources.files("tidewatch.detect")
+    with resources.as_file(folder / MODEL_PATH) as file:
         if not file.exists():
             raise FileNotFoundError(f"no trained model at {file}; run `tidewatch train`")
-        return Detector(model=LinearModel.load(file))
+        model = LinearModel.load(file)
+    second = None
+    with resources.as_file(folder / SECOND_STAGE_PATH) as file:
+        if file.exists() and available():
+            second = SecondStage.load(file)
+            if second.metadata.get("first_stage") != model.metadata.get("version"):
+                second = None  # trained against another first stage: its stacking would be wrong
+    return Detector(model=model, second=second)

@@ -233,8 +233,9 @@ EMOJI_TOKENS: dict[str, str] = {
 _REGIONAL_A = 0x1F1E6
 _FLAG = re.compile("[\U0001f1e6-\U0001f1ff]{2}")
 _EMOJI = re.compile("|".join(re.escape(e) for e in sorted(EMOJI_TOKENS, key=len, reverse=True)))
-# Digits spread out to dodge filters: "0 9 1 - 2 3 4" or "0.9.1.2". Three or more groups.
-_SPREAD_DIGITS = re.compile(r"(?<!\d)\d(?:[ .\-_/]{1,2}\d){6,}(?!\d)")
+# Digits spread out to dodge filters: "0 9 1 - 2 3 4" or "0.9.1.2": seven or more digits, each
+# followed by up to three separators.
+_SPREAD_DIGITS = re.compile(r"(?<!\d)\d(?:[ .\-_/]{1,3}\d){6,}(?!\d)")
 
 
 @dataclass(frozen=True)

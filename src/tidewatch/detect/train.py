@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+from sklearn.model_selection import StratifiedKFold
 
 from tidewatch.detect.classifier import (
     FeatureConfig,
@@ -26,12 +28,16 @@ from tidewatch.detect.classifier import (
     fit_platt,
     out_of_fold,
 )
+from tidewatch.detect.embedding import EmbeddingCache, SecondStage
 from tidewatch.detect.signals import analyse
 from tidewatch.errors import TidewatchError
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_C = 4.0
 DEFAULT_SEED = 13
+SECOND_STAGE_C = 3.0
+#: First-stage scores the embedding stage re-examines.
+DEFAULT_BAND = (0.05, 0.95)
 LABELS = {"advert": 1, "not_advert": 0}
 
 
@@ -46,6 +52,7 @@ class TrainReport:
     oof_pr_auc: float
     corpus_sha256: str
     path: Path
+    second_stage: dict[str, object] | None = None
 
 
 def load_corpus(folder: Path) -> list[dict[str, str]]:
@@ -75,6 +82,8 @@ def train(
     threshold: float = DEFAULT_THRESHOLD,
     config: FeatureConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    second_stage: bool = True,
+    embedding_cache: Path = Path("var/embed_cache.npz"),
 ) -> TrainReport:
     rows = load_corpus(corpus)
     config = config or FeatureConfig()
@@ -132,4 +141,64 @@ def train(
         },
     )
     model.save(out)
+    if second_stage:
+        second = train_second_stage(
+            [row["text"] for row in rows],
+            labels,
+            groups,
+            oof,
+            model,
+            seed=seed,
+            cache=embedding_cache,
+            progress=progress,
+        )
+        second.save(out.with_name("embedding.npz"))
+        report.second_stage = second.metadata
     return report
+
+
+def train_second_stage(
+    texts: list[str],
+    labels: np.ndarray,
+    groups: np.ndarray,
+    first_oof: np.ndarray,
+    first: LinearModel,
+    *,
+    seed: int,
+    cache: Path,
+    c: float = SECOND_STAGE_C,
+    band: tuple[float, float] = DEFAULT_BAND,
+    progress: Callable[[int, int], None] | None = None,
+) -> SecondStage:
+    """Fit the embedding stage and the stacking of both stages on out-of-fold scores."""
+    vectors = EmbeddingCache(cache).get_many(texts, on_progress=progress)
+    second_oof = np.zeros(len(labels))
+    splitter = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    for train_rows, test_rows in splitter.split(vectors, groups):
+        fold = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
+        fold.fit(vectors[train_rows], labels[train_rows])
+        second_oof[test_rows] = fold.decision_function(vectors[test_rows])
+    final = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed).fit(
+        vectors, labels
+    )
+    stack = LogisticRegression(C=1e4, max_iter=1000).fit(np.c_[first_oof, second_oof], labels)
+    stacked = stack.predict_proba(np.c_[first_oof, second_oof])[:, 1]
+    predicted = (stacked >= first.threshold).astype(int)
+    return SecondStage(
+        coef=final.coef_.ravel().astype(np.float32),
+        intercept=float(final.intercept_[0]),
+        stack_first=float(stack.coef_[0, 0]),
+        stack_second=float(stack.coef_[0, 1]),
+        stack_bias=float(stack.intercept_[0]),
+        band=band,
+        metadata={
+            "version": f"e5-{first.metadata['version'].split('-')[1]}",
+            "first_stage": first.metadata["version"],
+            "C": c,
+            "out_of_fold_stacked": {
+                "precision": round(float(precision_score(labels, predicted)), 4),
+                "recall": round(float(recall_score(labels, predicted)), 4),
+                "pr_auc": round(float(average_precision_score(labels, stacked)), 4),
+            },
+        },
+    )
