@@ -305,7 +305,11 @@ def scan(
         err.print(f"[red]error[/red] {error}")
         raise typer.Exit(EXIT_UNUSABLE) from None
     if threshold is not None:
-        detector = Detector(model=replace(detector.model, threshold=threshold))
+        detector = replace(
+            detector,
+            model=replace(detector.model, threshold=threshold),
+            second=replace(detector.second, threshold=threshold) if detector.second else None,
+        )
     failed = 0
 
     def show_error(error: RecordError) -> None:

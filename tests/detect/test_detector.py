@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.detect.perturb import ALL, everything
 from tidewatch.detect.detector import ADVERT, NOT_ADVERT, Detector
 from tidewatch.detect.train import load_corpus
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,9 @@ class Detector:
 
     @property
     def threshold(self) -> float:
-        return self.model.threshold
+        """Scores at or above this are labelled advert (each stage setup has its own, set at
+        training time from out-of-fold precision)."""
+        return self.second.threshold if self.second is not None else self.model.threshold
 
     @property
     def version(self) -> str:
@@ -143,7 +145,7 @@ class Detector:
                 scores[rows] = self.second.combine(decisions[rows], vectors)
         results = []
         for row, (analysis, score) in enumerate(zip(analyses, scores, strict=True)):
-            label = ADVERT if score >= self.model.threshold else NOT_ADVERT
+            label = ADVERT if score >= self.threshold else NOT_ADVERT
             reasons = self._reasons(analysis, features.getrow(row), featurizer)
             results.append(
                 Detection(

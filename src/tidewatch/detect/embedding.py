@@ -92,6 +92,7 @@ class SecondStage:
     stack_second: float
     stack_bias: float
     band: tuple[float, float]  # first-stage calibrated scores that go to the second stage
+    threshold: float  # the decision threshold for scores of the two stages together
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def in_band(self, first_scores: np.ndarray) -> np.ndarray:
@@ -111,6 +112,7 @@ class SecondStage:
             "stack_second": self.stack_second,
             "stack_bias": self.stack_bias,
             "band": list(self.band),
+            "threshold": self.threshold,
             "metadata": self.metadata,
         }
         np.savez_compressed(
@@ -133,5 +135,6 @@ class SecondStage:
             stack_second=float(meta["stack_second"]),
             stack_bias=float(meta["stack_bias"]),
             band=(float(meta["band"][0]), float(meta["band"][1])),
+            threshold=float(meta["threshold"]),
             metadata=meta.get("metadata", {}),
         )
