@@ -59,18 +59,56 @@ def word_index(feature: str, n_features: int) -> int:
     return abs(murmurhash3_32(feature, seed=0)) % n_features
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_SEPARATOR = 0  # code point that never occurs in normalised text (NUL)
+
+
+def char_ngram_counts(
+    texts: Sequence[str], ngrams: tuple[int, int], n_features: int
+) -> sp.csr_matrix:
+    """Hashed counts of character n-grams, computed for a whole batch with numpy.
+
+    Each text is reduced to single spaces and padded with one space at each end, so word
+    starts and ends are features (" b", "at "). All texts are laid end to end with a NUL
+    after each; an n-gram's hash mixes its code points with 64-bit multiply-xor arithmetic,
+    and n-grams that would span a NUL are dropped. Entries come out ordered by position, so
+    the CSR matrix is assembled without a sort. Several times faster than generating n-gram
+    strings in Python, which made it the slowest step of a scan.
+    """
+    low, high = ngrams
+    pieces = [" " + " ".join(text.split()) + " " for text in texts]
+    lengths = np.fromiter((len(p) + 1 for p in pieces), dtype=np.int64, count=len(pieces))
+    joined = "\x00".join(pieces) + "\x00"
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    size = len(codes)
+    doc_of = np.repeat(np.arange(len(texts)), lengths)
+    is_separator = np.concatenate((codes == _SEPARATOR, np.ones(high, dtype=bool)))
+    widths = high - low + 1
+    table = np.zeros((size, widths), dtype=np.uint64)
+    valid = np.zeros((size, widths), dtype=bool)
+    hashes = np.zeros(size, dtype=np.uint64)
+    blocked = np.zeros(size, dtype=bool)
+    padded = np.concatenate((codes, np.zeros(high, dtype=np.uint64)))
+    with np.errstate(over="ignore"):
+        for n in range(1, high + 1):
+            hashes = (hashes * _MIX) ^ (padded[n - 1 : n - 1 + size] + np.uint64(n))
+            blocked |= is_separator[n - 1 : n - 1 + size]
+            if n >= low:
+                table[:, n - low] = hashes ^ (hashes >> np.uint64(29))
+                valid[:, n - low] = ~blocked
+    columns = (table[valid] % np.uint64(n_features)).astype(np.int32)
+    rows = np.broadcast_to(doc_of[:, None], valid.shape)[valid]
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
+    data = np.ones(len(columns), dtype=np.float32)
+    matrix = sp.csr_matrix((data, columns, indptr), shape=(len(texts), n_features))
+    matrix.sum_duplicates()
+    return matrix
+
+
 class Featurizer:
     def __init__(self, config: FeatureConfig) -> None:
         self.config = config
-        self.chars = HashingVectorizer(
-            analyzer="char_wb",
-            ngram_range=config.char_ngrams,
-            n_features=config.char_features,
-            alternate_sign=False,
-            norm=None,
-            lowercase=False,
-            dtype=np.float32,
-        )
         self.words = HashingVectorizer(
             analyzer=word_features,
             n_features=config.word_features,
@@ -87,7 +125,9 @@ class Featurizer:
     def transform(self, analyses: Sequence[Analysis]) -> sp.csr_matrix:
         texts = [a.model_text for a in analyses]
         blocks = [
-            _sublinear_l2(self.chars.transform(texts)),
+            _sublinear_l2(
+                char_ngram_counts(texts, self.config.char_ngrams, self.config.char_features)
+            ),
             _sublinear_l2(self.words.transform(texts)),
         ]
         signals = (

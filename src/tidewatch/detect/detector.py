@@ -28,6 +28,9 @@ NOT_ADVERT = "not_advert"
 MAX_REASONS = 12
 MAX_TEXT_PATTERNS = 4
 _MIN_WEIGHT = 0.02
+#: Word-pattern reasons are looked up only for posts an analyst might review; for clear
+#: negatives the signal reasons say enough and the lookup would cost a third of the scan.
+TEXT_PATTERN_MIN_SCORE = 0.1
 
 #: Advert categories named from the signals that fired (explainable, and the same words as
 #: the corpus labels).
@@ -146,7 +149,12 @@ class Detector:
         results = []
         for row, (analysis, score) in enumerate(zip(analyses, scores, strict=True)):
             label = ADVERT if score >= self.threshold else NOT_ADVERT
-            reasons = self._reasons(analysis, features.getrow(row), featurizer)
+            # The row's (column, value) pairs, sliced from the CSR arrays: getrow() costs more.
+            span = slice(features.indptr[row], features.indptr[row + 1])
+            entries = (features.indices[span], features.data[span])
+            reasons = self._reasons(
+                analysis, entries, featurizer, with_text=score >= TEXT_PATTERN_MIN_SCORE
+            )
             results.append(
                 Detection(
                     score=round(float(score), 4),
@@ -160,7 +168,14 @@ class Detector:
             )
         return results
 
-    def _reasons(self, analysis: Analysis, row: object, featurizer: Featurizer) -> list[Reason]:
+    def _reasons(
+        self,
+        analysis: Analysis,
+        row: tuple[np.ndarray, np.ndarray],
+        featurizer: Featurizer,
+        *,
+        with_text: bool,
+    ) -> list[Reason]:
         """Signals and word patterns that moved the score, each with its exact original span
         and its weight (contribution to the log-odds)."""
         coef = self.model.coef
@@ -189,24 +204,24 @@ class Detector:
                     weight=round(weight, 3),
                 )
             )
-        reasons.extend(self._text_patterns(analysis, row, featurizer))
+        if with_text:
+            reasons.extend(self._text_patterns(analysis, row, featurizer))
         reasons.sort(key=lambda r: -abs(r.weight))
         return reasons[:MAX_REASONS]
 
     def _text_patterns(
-        self, analysis: Analysis, row: object, featurizer: Featurizer
+        self, analysis: Analysis, row: tuple[np.ndarray, np.ndarray], featurizer: Featurizer
     ) -> list[Reason]:
         """The word n-grams with the largest positive contributions, located in the text."""
         coef = self.model.coef
         base = featurizer.word_offset()
         size = featurizer.config.word_features
-        data = row.tocsr()  # type: ignore[attr-defined]
+        columns, values = row
         start, end = base, base + size
-        columns = data.indices
         mask = (columns >= start) & (columns < end)
         if not mask.any():
             return []
-        contributions = coef[columns[mask]] * data.data[mask]
+        contributions = coef[columns[mask]] * values[mask]
         best = np.argsort(-contributions)[:MAX_TEXT_PATTERNS]
         wanted = {
             int(columns[mask][i]) - base: float(contributions[i])

@@ -179,12 +179,18 @@ def phones(text: str, regions: list[str]) -> list[Found]:
     return sorted(found.values(), key=lambda f: f.start)
 
 
+_ANY_MESSENGER = re.compile(
+    "|".join(f"(?P<{name}>{p.pattern})" for name, p in MESSENGER_PATTERNS.items())
+)
+_MESSENGER_HINT = re.compile(r"\.me/|\.com/|viber|signal\.|imo\.im|wa\.link|\.dog/")
+
+
 def messengers(text: str) -> list[Found]:
     out: list[Found] = []
-    for name, pattern in MESSENGER_PATTERNS.items():
-        for match in pattern.finditer(text):
+    if _MESSENGER_HINT.search(text):  # most posts have no link at all
+        for match in _ANY_MESSENGER.finditer(text):
             value = match.group().removeprefix("https://").removeprefix("http://")
-            out.append(Found("messenger", match.start(), match.end(), value, name))
+            out.append(Found("messenger", match.start(), match.end(), value, match.lastgroup or ""))
     covered = [(f.start, f.end) for f in out]
     for match in _MESSENGER_NAMES.finditer(text):
         if not any(s <= match.start() < e for s, e in covered):
@@ -206,8 +212,13 @@ def links(text: str) -> list[Found]:
     return out
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def prices(text: str) -> list[Found]:
     out: list[Found] = []
+    if not _DIGIT.search(text):
+        return out
     for match in _PRICE.finditer(text):
         currency_word = match.group("cur1") or match.group("cur2")
         amount = (match.group("amount1") or match.group("amount2") or "").strip()

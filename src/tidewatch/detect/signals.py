@@ -35,6 +35,7 @@ SIGNAL_NAMES: tuple[str, ...] = (
     *sorted({f"emoji_{name.removeprefix('emoji_')}" for name in EMOJI_TOKENS.values()}),
     "emoji_flag",
 )
+_SIGNAL_INDEX = {name: index for index, name in enumerate(SIGNAL_NAMES)}
 _PER_PERSON_WINDOW = 40
 
 
@@ -66,8 +67,11 @@ class Analysis:
         return Counter(hit.signal for hit in self.hits)
 
     def signal_vector(self) -> list[float]:
-        counts = self.counts()
-        return [math.log1p(counts.get(name, 0)) for name in SIGNAL_NAMES]
+        """log(1 + count) of every signal in SIGNAL_NAMES order (sparse in practice)."""
+        vector = [0.0] * len(SIGNAL_NAMES)
+        for name, count in self.counts().items():
+            vector[_SIGNAL_INDEX[name]] = math.log1p(count)
+        return vector
 
     def selectors(self) -> list[SignalHit]:
         return [h for h in self.hits if h.value]

@@ -40,7 +40,7 @@ DEFAULT_C = 4.0
 DEFAULT_SEED = 13
 SECOND_STAGE_C = 3.0
 #: First-stage scores the embedding stage re-examines.
-DEFAULT_BAND = (0.05, 0.95)
+DEFAULT_BAND = (0.01, 0.99)
 LABELS = {"advert": 1, "not_advert": 0}
 
 
