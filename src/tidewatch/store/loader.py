@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, text, update
 
 from tidewatch.errors import RecordError
 from tidewatch.model import Bundle
@@ -62,6 +62,7 @@ def load(
 
     batch: list[Bundle] = []
     batch_posts = 0
+    statistics = _Statistics(engine)
 
     def flush() -> None:
         nonlocal batch_posts
@@ -73,6 +74,9 @@ def load(
             if after_write:
                 after_write(conn, batch)
         report.counts.add(counts)
+        statistics.written(
+            counts.posts_new + counts.accounts_new + counts.records - counts.records_skipped
+        )
         batch.clear()
         if on_batch:
             on_batch(report)
@@ -97,6 +101,37 @@ def load(
         raise
     _finish(engine, report, status="finished")
     return report
+
+
+class _Statistics:
+    """Keep PostgreSQL's planner statistics in step with a growing ingest.
+
+    Without fresh statistics (autovacuum off, or not yet run on a table that grew from
+    nothing within minutes) the planner takes a million-row ``posts`` table for a small one
+    and answers the per-batch key look-ups with a scan of the whole table: ingest then slows
+    down as the table grows (measured: 4,100 posts/s at 50,000 posts, 2,000 at 300,000).
+    ANALYZE whenever the rows written have doubled keeps the look-ups on the index, at a
+    logarithmic number of ANALYZE runs.
+    """
+
+    TABLES = ("source_records", "accounts", "posts", "post_versions", "media")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.enabled = engine.dialect.name == "postgresql"
+        self.since = 0
+        self.next_at = 5_000
+
+    def written(self, rows: int) -> None:
+        if not self.enabled:
+            return
+        self.since += rows
+        if self.since < self.next_at:
+            return
+        with self.engine.begin() as conn:
+            for table in self.TABLES:
+                conn.execute(text(f"ANALYZE {conn.dialect.identifier_preparer.quote(table)}"))
+        self.next_at = self.since * 2
 
 
 def _finish(engine: Engine, report: IngestReport, *, status: str) -> None:
