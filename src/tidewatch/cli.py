@@ -36,7 +36,7 @@ from tidewatch.ingest import open_input, read_stream
 from tidewatch.pipeline import detect_and_save
 from tidewatch.settings import get_settings
 from tidewatch.store import IngestReport, load, make_engine, migrate
-from tidewatch.store.summary import database_summary
+from tidewatch.store.summary import database_summary, detection_summary
 
 app = typer.Typer(
     help="Tidewatch: find, review, preserve and refer accounts that advertise smuggling services.",
@@ -248,19 +248,25 @@ def demo_files() -> list[Path]:
 
 
 @app.command()
-def demo(database_url: DatabaseOption = None) -> None:
-    """Load the bundled synthetic demo data and show what the database holds."""
+def demo(
+    second_stage: SecondStageOption = True,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load the bundled synthetic demo data, scan it, and show what the database holds."""
     try:
         engine = _engine(database_url)
-    except TidewatchError as error:
+        detector = Detector.load(second_stage=second_stage)
+    except (TidewatchError, FileNotFoundError, ValueError) as error:
         err.print(f"[red]error[/red] {error}")
         raise typer.Exit(EXIT_UNUSABLE) from None
     files = [str(p) for p in demo_files()]
     reports, code = ingest_paths(
-        engine, files, format=None, collector="tidewatch-demo", batch_size=500
+        engine, files, format=None, collector="tidewatch-demo", batch_size=500, detector=detector
     )
     out.print(_summary_table(reports))
     out.print(database_summary(engine))
+    labels = demo_files()[0].parent / "labels.jsonl"
+    out.print(detection_summary(engine, labels, detector.version))
     out.print(f"Database: {engine.url.render_as_string(hide_password=True)}")
     raise typer.Exit(code)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
@@ -50,5 +53,44 @@ def database_summary(engine: Engine) -> Table:
         errors = conn.execute(select(func.count()).select_from(t.api_errors)).scalar_one()
     table.caption = (
         f"{sources:,} source records kept byte for byte; {errors:,} platform errors recorded"
+    )
+    return table
+
+
+def detection_summary(engine: Engine, labels_path: Path, model_version: str) -> Table:
+    """Detections of ``model_version`` per platform, and how they compare with a file of
+    known labels (the demo's labels.jsonl): what an operator checks after a scan."""
+    truth: dict[tuple[str, str], str] = {}
+    for line in labels_path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            truth[(row["platform"], row["native_id"])] = row["label"]
+    query = (
+        select(t.posts.c.platform, t.posts.c.native_id, t.detections.c.label)
+        .join(t.detections, t.detections.c.post_id == t.posts.c.id)
+        .where(t.detections.c.model_version == model_version)
+    )
+    per_platform: dict[str, dict[str, int]] = {}
+    agree = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    with engine.connect() as conn:
+        for platform, native_id, label in conn.execute(query):
+            per_platform.setdefault(platform, {"advert": 0, "not_advert": 0})[label] += 1
+            known = truth.get((platform, native_id))
+            if known is not None:
+                key = ("t" if known == label else "f") + ("p" if label == "advert" else "n")
+                agree[key] += 1
+    table = Table(title=f"Detections (model {model_version})")
+    for name in ("platform", "advert", "not advert"):
+        table.add_column(name, justify="left" if name == "platform" else "right")
+    for platform in sorted(per_platform):
+        row = per_platform[platform]
+        table.add_row(platform, f"{row['advert']:,}", f"{row['not_advert']:,}")
+    flagged = agree["tp"] + agree["fp"]
+    adverts = agree["tp"] + agree["fn"]
+    precision = agree["tp"] / flagged if flagged else 0.0
+    recall = agree["tp"] / adverts if adverts else 0.0
+    table.caption = (
+        f"against the demo's known labels: precision {precision:.2f}, recall {recall:.2f} "
+        f"({agree['tp']} adverts found, {agree['fp']} false alarms, {agree['fn']} missed)"
     )
     return table
