@@ -122,20 +122,26 @@ class Featurizer:
     def n_features(self) -> int:
         return self.config.char_features + self.config.word_features + len(SIGNAL_NAMES)
 
-    def transform(self, analyses: Sequence[Analysis]) -> sp.csr_matrix:
+    def blocks(self, analyses: Sequence[Analysis]) -> Blocks:
         texts = [a.model_text for a in analyses]
-        blocks = [
-            _sublinear_l2(
-                char_ngram_counts(texts, self.config.char_ngrams, self.config.char_features)
-            ),
-            _sublinear_l2(self.words.transform(texts)),
-        ]
+        chars = _sublinear_l2(
+            char_ngram_counts(texts, self.config.char_ngrams, self.config.char_features)
+        )
+        words = _sublinear_l2(self.words.transform(texts).tocsr())
         signals = (
             np.asarray([a.signal_vector() for a in analyses], dtype=np.float32)
             * self.config.signal_scale
         )
-        blocks.append(sp.csr_matrix(signals))
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
+        return Blocks(chars=chars, words=words, signals=signals)
+
+    def transform(self, analyses: Sequence[Analysis]) -> sp.csr_matrix:
+        """One matrix [chars | words | signals] (for training)."""
+        blocks = self.blocks(analyses)
+        return sp.hstack(
+            [blocks.chars, blocks.words, sp.csr_matrix(blocks.signals)],
+            format="csr",
+            dtype=np.float32,
+        )
 
     def word_offset(self) -> int:
         return self.config.char_features
@@ -144,12 +150,27 @@ class Featurizer:
         return self.config.char_features + self.config.word_features
 
 
+@dataclass
+class Blocks:
+    """The three feature blocks of a batch, kept apart so scoring needs no stacking."""
+
+    chars: sp.csr_matrix
+    words: sp.csr_matrix
+    signals: np.ndarray
+
+
 def _sublinear_l2(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    matrix = matrix.tocsr()
-    matrix.data = 1.0 + np.log(matrix.data)
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    """1 + log(count), then each row scaled to unit length (in place on the CSR arrays)."""
+    data = 1.0 + np.log(matrix.data, dtype=np.float32)
+    lengths = np.diff(matrix.indptr)
+    squares = np.zeros(len(lengths), dtype=np.float32)
+    nonempty = lengths > 0
+    if data.size:
+        squares[nonempty] = np.add.reduceat(data * data, matrix.indptr[:-1][nonempty])
+    norms = np.sqrt(squares)
     norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix)
+    matrix.data = data / np.repeat(norms, lengths)
+    return matrix
 
 
 @dataclass
@@ -167,6 +188,16 @@ class LinearModel:
 
     def decision(self, features: sp.csr_matrix) -> np.ndarray:
         return np.asarray(features @ self.coef).ravel() + self.intercept
+
+    def decision_blocks(self, blocks: Blocks) -> np.ndarray:
+        c = self.config.char_features
+        w = c + self.config.word_features
+        return (
+            np.asarray(blocks.chars @ self.coef[:c]).ravel()
+            + np.asarray(blocks.words @ self.coef[c:w]).ravel()
+            + blocks.signals @ self.coef[w:]
+            + self.intercept
+        )
 
     def probability(self, decision: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(self.platt_a * decision + self.platt_b)))

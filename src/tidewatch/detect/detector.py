@@ -109,8 +109,7 @@ class Detector:
         """(decision values, calibrated probabilities) for a batch."""
         if not analyses:
             return np.zeros(0), np.zeros(0)
-        features = self.featurizer().transform(analyses)
-        decisions = self.model.decision(features)
+        decisions = self.model.decision_blocks(self.featurizer().blocks(analyses))
         return decisions, self.model.probability(decisions)
 
     def detect_texts(self, texts: Iterable[str]) -> list[Detection]:
@@ -135,8 +134,8 @@ class Detector:
         if not analyses:
             return []
         featurizer = self.featurizer()
-        features = featurizer.transform(analyses)
-        decisions = self.model.decision(features)
+        blocks = featurizer.blocks(analyses)
+        decisions = self.model.decision_blocks(blocks)
         scores = self.model.probability(decisions)
         second = np.zeros(len(analyses), dtype=bool)
         if self.second is not None:
@@ -150,8 +149,9 @@ class Detector:
         for row, (analysis, score) in enumerate(zip(analyses, scores, strict=True)):
             label = ADVERT if score >= self.threshold else NOT_ADVERT
             # The row's (column, value) pairs, sliced from the CSR arrays: getrow() costs more.
-            span = slice(features.indptr[row], features.indptr[row + 1])
-            entries = (features.indices[span], features.data[span])
+            words = blocks.words
+            span = slice(words.indptr[row], words.indptr[row + 1])
+            entries = (words.indices[span], words.data[span])
             reasons = self._reasons(
                 analysis, entries, featurizer, with_text=score >= TEXT_PATTERN_MIN_SCORE
             )
@@ -216,17 +216,13 @@ class Detector:
         coef = self.model.coef
         base = featurizer.word_offset()
         size = featurizer.config.word_features
-        columns, values = row
-        start, end = base, base + size
-        mask = (columns >= start) & (columns < end)
-        if not mask.any():
+        columns, values = row  # the row of the word block: columns are word-feature indices
+        if not len(columns):
             return []
-        contributions = coef[columns[mask]] * values[mask]
+        contributions = coef[base + columns] * values
         best = np.argsort(-contributions)[:MAX_TEXT_PATTERNS]
         wanted = {
-            int(columns[mask][i]) - base: float(contributions[i])
-            for i in best
-            if contributions[i] > _MIN_WEIGHT
+            int(columns[i]): float(contributions[i]) for i in best if contributions[i] > _MIN_WEIGHT
         }
         if not wanted:
             return []

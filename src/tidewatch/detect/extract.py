@@ -39,6 +39,8 @@ LANGUAGE_REGIONS: dict[str, tuple[str, ...]] = {
     "uk": ("UA",),
 }
 _MAX_REGIONS = 3
+# Seven digits with at most two other characters between them: anything less is no phone
+# number, and the phone matcher is the slowest extractor, so most posts skip it.
 _ENOUGH_DIGITS = re.compile(r"(?:\d[^\d\n]{0,2}){7}")
 
 MESSENGER_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -139,10 +141,10 @@ _CURRENCIES: dict[str, str] = {
 }
 _AMOUNT = r"\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?(?:\s?[kK](?![a-zA-Z]))?"
 _CURRENCY_WORDS = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
-_PRICE = re.compile(
-    rf"(?P<cur1>{_CURRENCY_WORDS})\s?(?P<amount1>{_AMOUNT})(?!\d)"
-    rf"|(?<![\w.])(?P<amount2>{_AMOUNT})\s?(?P<cur2>{_CURRENCY_WORDS})(?!\w)"
-)
+_AMOUNT_RE = re.compile(rf"(?<![\w.])(?:{_AMOUNT})")
+_CURRENCY_AFTER = re.compile(rf"\s?(?:{_CURRENCY_WORDS})(?!\w)")
+_CURRENCY_BEFORE = re.compile(rf"(?:{_CURRENCY_WORDS})\s?$")
+_WINDOW = 16
 
 
 @dataclass(frozen=True)
@@ -216,18 +218,27 @@ _DIGIT = re.compile(r"\d")
 
 
 def prices(text: str) -> list[Found]:
+    """Amounts next to a currency ("£1,500", "1.500 €", "٣٠٠٠ دينار"). Numbers are found
+    first and their neighbourhood checked for a currency, which is much faster than one
+    pattern of every currency word tried at every position."""
     out: list[Found] = []
     if not _DIGIT.search(text):
         return out
-    for match in _PRICE.finditer(text):
-        currency_word = match.group("cur1") or match.group("cur2")
-        amount = (match.group("amount1") or match.group("amount2") or "").strip()
-        currency = _CURRENCIES.get(currency_word, "")
-        if not currency or not amount:
-            continue
-        out.append(
-            Found("price", match.start(), match.end(), f"{currency} {_amount(amount)}", currency)
-        )
+    for match in _AMOUNT_RE.finditer(text):
+        amount = match.group().strip()
+        after = _CURRENCY_AFTER.match(text, match.end(), match.end() + _WINDOW)
+        if after:
+            word = after.group().strip()
+            start, end = match.start(), after.end()
+        else:
+            before = _CURRENCY_BEFORE.search(text, max(0, match.start() - _WINDOW), match.start())
+            if not before:
+                continue
+            word = before.group().strip()
+            start, end = before.start(), match.end()
+        currency = _CURRENCIES.get(word, "")
+        if currency and amount:
+            out.append(Found("price", start, end, f"{currency} {_amount(amount)}", currency))
     return out
 
 

@@ -37,7 +37,7 @@ _MODEL_NAMES = {"ku": "kmr", "ckb": "ckb", "he": "he", "fil": "tl", "zh": "zh"}
 
 def detect_language(text: str) -> str:
     """A language code (ISO 639-1 where one exists, else 639-3; ``ar-Latn`` for Arabizi)."""
-    sample = " ".join(text.split())[:600]
+    sample = " ".join(text[:400].split())[:300]
     if not sample:
         return "und"
     if _ETHIOPIC.search(sample):
