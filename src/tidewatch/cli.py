@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -157,11 +158,12 @@ def _summary_table(reports: list[IngestReport]) -> Table:
     return table
 
 
-def _progress() -> Progress:
+def _progress(unit: str = "bytes") -> Progress:
+    amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        amount,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
@@ -393,8 +395,8 @@ def train(
     """Rebuild the detector from the corpus, reproducibly; prints out-of-fold figures."""
     from tidewatch.detect.train import train as run_training
 
-    with _progress() as progress:
-        task = progress.add_task("analysing corpus", total=None)
+    with _progress(unit="texts") as progress:
+        task = progress.add_task("training", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
