@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -27,6 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 
 from tidewatch import pipeline
@@ -70,6 +72,12 @@ SecondStageOption = Annotated[
 ]
 
 
+def _error_text(error: object) -> Text:
+    """An error line whose message is printed literally: messages quote file names and
+    input, which must never be read as Rich markup."""
+    return Text.assemble(("error ", "red"), str(error))
+
+
 def _engine(database_url: str | None) -> Engine:
     url = database_url or get_settings().resolved_database_url()
     engine = make_engine(url)
@@ -93,13 +101,13 @@ def _ingest_file(
         nonlocal shown
         shown += 1
         if shown <= MAX_ERRORS_SHOWN:
-            progress.console.print(
-                f"[red]error[/red] {error}", markup=True, highlight=False, soft_wrap=True
-            )
+            progress.console.print(_error_text(error), highlight=False, soft_wrap=True)
 
     with open_input(path) as stream:
         total = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
-        task = progress.add_task(Path(path).name if path != "-" else "<stdin>", total=total)
+        # Task descriptions are Rich markup: a file name must not be read as markup.
+        name = escape(Path(path).name) if path != "-" else "<stdin>"
+        task = progress.add_task(name, total=total)
         items = read_stream(stream, format=format, collector=collector)
 
         def advance(_report: IngestReport) -> None:
@@ -117,7 +125,7 @@ def _ingest_file(
         progress.update(task, completed=stream.consumed)
     if shown > MAX_ERRORS_SHOWN:
         progress.console.print(
-            f"[red]... and {shown - MAX_ERRORS_SHOWN} more errors in {path}[/red]"
+            f"[red]... and {shown - MAX_ERRORS_SHOWN} more errors in {escape(path)}[/red]"
         )
     return report
 
@@ -144,7 +152,7 @@ def _summary_table(reports: list[IngestReport]) -> Table:
     for r in reports:
         c = r.counts
         table.add_row(
-            Path(r.input_name).name,
+            Text(Path(r.input_name).name),
             r.format or "-",
             f"{c.records:,}",
             f"{c.records_skipped:,}",
@@ -196,7 +204,7 @@ def ingest_paths(
                     detector=detector,
                 )
             except TidewatchError as error:
-                err.print(f"[red]error[/red] {error}", highlight=False)
+                err.print(_error_text(error))
                 code = EXIT_UNUSABLE
                 continue
             reports.append(report)
@@ -230,7 +238,7 @@ def ingest(
         engine = _engine(database_url)
         detector = Detector.load(second_stage=second_stage) if detect else None
     except (TidewatchError, FileNotFoundError, ValueError) as error:
-        err.print(f"[red]error[/red] {error}")
+        err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
     reports, code = ingest_paths(
         engine, paths, format=format, collector=collector, batch_size=batch_size, detector=detector
@@ -259,7 +267,7 @@ def demo(
         engine = _engine(database_url)
         detector = Detector.load(second_stage=second_stage)
     except (TidewatchError, FileNotFoundError, ValueError) as error:
-        err.print(f"[red]error[/red] {error}")
+        err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
     files = [str(p) for p in demo_files()]
     reports, code = ingest_paths(
@@ -310,7 +318,7 @@ def scan(
         detector = Detector.load(second_stage=second_stage)
         engine = _engine(database_url) if store else None
     except (TidewatchError, FileNotFoundError, ValueError) as error:
-        err.print(f"[red]error[/red] {error}")
+        err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
     if threshold is not None:
         detector = replace(
@@ -367,7 +375,7 @@ def evaluate(
             read_labelled(path), Detector.load(second_stage=second_stage), threshold
         )
     except (TidewatchError, FileNotFoundError, OSError) as error:
-        err.print(f"[red]error[/red] {error}", highlight=False)
+        err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
@@ -406,7 +414,7 @@ def train(
                 corpus, out_path, seed=seed, progress=advance, second_stage=second_stage
             )
         except TidewatchError as error:
-            err.print(f"[red]error[/red] {error}", highlight=False)
+            err.print(_error_text(error))
             raise typer.Exit(EXIT_UNUSABLE) from None
     out.print(
         f"trained on {report.examples:,} texts ({report.adverts:,} adverts, {len(report.languages)} languages); "

@@ -116,3 +116,14 @@ def test_demo_labels_name_exactly_the_posts_the_readers_store(tmp_path: Path) ->
         stored = set(conn.execute(select(t.posts.c.platform, t.posts.c.native_id)).all())
     engine.dispose()
     assert {(label["platform"], label["native_id"]) for label in labels} == stored
+
+
+def test_file_names_and_error_text_are_printed_literally_not_as_markup(tmp_path: Path) -> None:
+    folder = tmp_path / "[red]x"
+    folder.mkdir()
+    source = folder / "[bold]evil.jsonl"
+    source.write_text('{"id": "1", "text": "ok"}\n{"id": "[bold]INJECT[/bold]", "text\n')
+    result = tidewatch("ingest", str(source), "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert result.returncode == 1
+    assert "[bold]evil.jsonl" in result.stdout
+    assert f"{source}:2" in result.stderr

@@ -2,6 +2,8 @@
 
 A reader's own test module calls :func:`check_reads_fixtures` with its real fixtures and
 :func:`fuzz_reader` with hypothesis; both are written once here so that no reader can skip them.
+Detection is checked the same way: :func:`assert_detected` / :func:`assert_read_as` on the
+reader's own fixtures, and :func:`assert_sniff_rejects` on :func:`other_formats_fixtures`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from tidewatch.errors import RecordError
-from tidewatch.ingest import detect_reader, read_input
+from tidewatch.errors import FormatError, RecordError
+from tidewatch.ingest import detect_reader, open_input, read_input
 from tidewatch.ingest.base import Framing, Reader, Unit
-from tidewatch.ingest.framing import loads
+from tidewatch.ingest.framing import detect_framing, iter_units, loads
 from tidewatch.model import Bundle, Stamp
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -138,5 +140,69 @@ def _mutate(value: Any, data: st.DataObject) -> Any:
     return data.draw(json_values)
 
 
+# --- detection ------------------------------------------------------------------------------
+
+JSON_SUFFIXES = frozenset({".json", ".jsonl"})
+
+
+def fixture_id(path: Path) -> str:
+    """A parametrize id naming a fixture with its folder: ``x_twitter_v2/twarc2_edited.jsonl``."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def other_formats_fixtures(folder: Path) -> list[Path]:
+    """Every fixture file outside ``folder`` (ORIGIN.md notes left out), sorted: the inputs of
+    every other format, which the reader whose fixtures live in ``folder`` must not claim."""
+    return sorted(
+        p
+        for p in FIXTURES.rglob("*")
+        if p.is_file() and p.suffix != ".md" and p.parent.name != folder.name
+    )
+
+
+def framed_first_unit(path: Path) -> Unit | None:
+    """The first unit of a file exactly as read_input frames it (blank lines and all), or None
+    when there is none: a file whose framing is not recognised (binary evidence files and the
+    like: no reader's input) or that frames into no unit."""
+    with open_input(path) as stream:
+        try:
+            framing = detect_framing(stream)
+        except FormatError:
+            return None
+        return next((u for u in iter_units(stream, framing) if isinstance(u, Unit)), None)
+
+
 def assert_detected_as(reader: type[Reader], unit: Unit) -> None:
-    assert type(detect_reader(unit)) is reader
+    """detect_reader (what read_input runs when given no --format) picks ``reader`` for ``unit``."""
+    detected = type(detect_reader(unit))
+    assert detected is reader, f"{unit.where}: detected as {detected.__name__}"
+
+
+def assert_detected(reader: type[Reader], path: Path) -> None:
+    """Given no --format, read_input picks ``reader`` for this fixture: detection runs on the
+    first unit as read_input frames it. Holds for error bodies too, which read as RecordErrors."""
+    unit = framed_first_unit(path)
+    assert unit is not None, f"{path.name}: read_input frames no unit to detect"
+    assert_detected_as(reader, unit)
+
+
+def assert_read_as(reader: type[Reader], path: Path) -> None:
+    """Given no --format, read_input reads every record of this fixture into a bundle (no
+    RecordError), and every bundle is of ``reader``'s format."""
+    results = list(read_input(path))
+    assert all(isinstance(r, Bundle) for r in results), results
+    formats = {r.source.format for r in results if isinstance(r, Bundle)}
+    assert formats == {reader.name}, f"{path.name} read as {sorted(formats)}"
+
+
+def assert_sniff_rejects(reader: type[Reader], path: Path) -> None:
+    """``reader.sniff`` does not claim the first unit (as read_input frames it) of another
+    format's fixture. A file that frames into no unit has nothing to claim, but a JSON or JSON
+    Lines fixture always must frame into one."""
+    unit = framed_first_unit(path)
+    if unit is None:
+        assert path.suffix not in JSON_SUFFIXES, f"{fixture_id(path)}: frames into no unit"
+        return
+    assert not reader.sniff(unit.value, unit.framing), (
+        f"{reader.__name__} claims {fixture_id(path)} ({unit.framing.value})"
+    )

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from tests.ingest import reader_test_kit as kit
-from tidewatch.errors import FormatError, RecordError
+from tidewatch.errors import RecordError
 from tidewatch.ingest import read_input
 from tidewatch.ingest.base import Framing, Unit
 from tidewatch.ingest.crowdtangle import CrowdTangleReader
-from tidewatch.ingest.framing import PeekableStream, detect_framing, iter_units
 from tidewatch.model import Bundle, Platform, Post
 
 FOLDER = kit.FIXTURES / "meta_crowdtangle"
@@ -46,22 +45,6 @@ def newshour_post() -> Post:
     return only
 
 
-def first_unit_of(path: Path) -> Unit | None:
-    with path.open("rb") as handle:
-        stream = PeekableStream(handle, path.name)
-        try:
-            framing = detect_framing(stream)
-        except FormatError:  # binary evidence files and the like: no reader's input
-            return None
-        return next((u for u in iter_units(stream, framing) if isinstance(u, Unit)), None)
-
-
-OTHER_FORMATS = sorted(
-    p
-    for p in kit.FIXTURES.rglob("*")
-    if p.is_file() and p.suffix != ".md" and p.parent.name != FOLDER.name
-)
-
 # --- the contract ---------------------------------------------------------------------------
 
 
@@ -75,14 +58,12 @@ def test_survives_random_and_mutated_responses() -> None:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_read_input_detects_each_fixture_without_a_format(path: Path) -> None:
-    assert {b.source.format for b in read_bundles(path)} == {"crowdtangle"}
+    kit.assert_read_as(CrowdTangleReader, path)
 
 
-@pytest.mark.parametrize("path", OTHER_FORMATS, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", kit.other_formats_fixtures(FOLDER), ids=kit.fixture_id)
 def test_does_not_claim_other_formats_fixtures(path: Path) -> None:
-    unit = first_unit_of(path)
-    if unit is not None:
-        assert not CrowdTangleReader.sniff(unit.value, unit.framing)
+    kit.assert_sniff_rejects(CrowdTangleReader, path)
 
 
 # --- posts ----------------------------------------------------------------------------------

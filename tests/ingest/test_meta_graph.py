@@ -12,9 +12,9 @@ import pytest
 
 from tests.ingest import reader_test_kit as kit
 from tidewatch.errors import RecordError
-from tidewatch.ingest import open_input, read_input
+from tidewatch.ingest import read_input
 from tidewatch.ingest.base import Framing, Unit
-from tidewatch.ingest.framing import detect_framing, iter_units, loads
+from tidewatch.ingest.framing import loads
 from tidewatch.ingest.meta_graph import MetaGraphReader
 from tidewatch.model import Bundle, Platform, Post, PostKind
 
@@ -54,7 +54,7 @@ def test_every_data_fixture_reads_as_meta_graph() -> None:
 
 @pytest.mark.parametrize("path", [*DATA, ERROR_BODY], ids=lambda p: p.name)
 def test_read_input_detects_each_fixture_without_a_format(path: Path) -> None:
-    kit.assert_detected_as(MetaGraphReader, kit.first_unit(path))
+    kit.assert_detected(MetaGraphReader, path)
 
 
 @pytest.mark.parametrize(
@@ -307,11 +307,6 @@ def test_instagram_comments_nested_under_media_are_instagram_comments() -> None:
 
 # --- sniffing ---------------------------------------------------------------------------
 
-OTHER_FIXTURES = sorted(
-    p
-    for p in kit.FIXTURES.rglob("*")
-    if p.suffix in (".json", ".jsonl") and p.parent.name != FOLDER.name
-)
 NOT_GRAPH = {
     "generic record": {"id": "1", "text": "hello", "created_at": "2021-07-04T19:50:58Z"},
     "generic array": [{"id": "1", "text": "hello"}],
@@ -335,17 +330,9 @@ NOT_GRAPH = {
 }
 
 
-def first_framed_unit(path: Path) -> Unit:
-    """The first unit exactly as read_input frames it (blank lines and all)."""
-    with open_input(path) as stream:
-        units = [u for u in iter_units(stream, detect_framing(stream)) if isinstance(u, Unit)]
-    return units[0]
-
-
-@pytest.mark.parametrize("path", OTHER_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", kit.other_formats_fixtures(FOLDER), ids=kit.fixture_id)
 def test_sniff_does_not_claim_another_formats_fixture(path: Path) -> None:
-    unit = first_framed_unit(path)
-    assert not MetaGraphReader.sniff(unit.value, unit.framing)
+    kit.assert_sniff_rejects(MetaGraphReader, path)
 
 
 @pytest.mark.parametrize("value", NOT_GRAPH.values(), ids=NOT_GRAPH.keys())

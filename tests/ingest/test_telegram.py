@@ -12,9 +12,9 @@ import pytest
 
 from tests.ingest import reader_test_kit as kit
 from tidewatch.errors import RecordError
-from tidewatch.ingest import open_input, read_input
+from tidewatch.ingest import read_input
 from tidewatch.ingest.base import Framing, Unit
-from tidewatch.ingest.framing import detect_framing, iter_units, loads
+from tidewatch.ingest.framing import loads
 from tidewatch.ingest.telegram import TelegramExportReader
 from tidewatch.model import Bundle, Platform, Post, PostKind
 
@@ -52,7 +52,7 @@ def test_every_export_fixture_reads_as_telegram() -> None:
 
 @pytest.mark.parametrize("path", DATA, ids=lambda p: p.name)
 def test_read_input_detects_each_fixture_without_a_format(path: Path) -> None:
-    kit.assert_detected_as(TelegramExportReader, kit.first_unit(path))
+    kit.assert_detected(TelegramExportReader, path)
 
 
 def test_random_and_mutated_exports_give_a_bundle_or_a_record_error() -> None:
@@ -223,11 +223,6 @@ def test_reactions_become_extra_metrics() -> None:
 
 # --- sniffing ---------------------------------------------------------------------------
 
-OTHER_FIXTURES = sorted(
-    p
-    for p in kit.FIXTURES.rglob("*")
-    if p.suffix in (".json", ".jsonl") and p.parent.name != FOLDER.name
-)
 NOT_TELEGRAM = {
     "generic record": {"id": "1", "text": "hello"},
     "generic array": [{"id": "1", "text": "hello", "type": "message"}],
@@ -235,17 +230,9 @@ NOT_TELEGRAM = {
 }
 
 
-def first_framed_unit(path: Path) -> Unit:
-    """The first unit exactly as read_input frames it (blank lines and all)."""
-    with open_input(path) as stream:
-        units = [u for u in iter_units(stream, detect_framing(stream)) if isinstance(u, Unit)]
-    return units[0]
-
-
-@pytest.mark.parametrize("path", OTHER_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", kit.other_formats_fixtures(FOLDER), ids=kit.fixture_id)
 def test_sniff_does_not_claim_another_formats_fixture(path: Path) -> None:
-    unit = first_framed_unit(path)
-    assert not TelegramExportReader.sniff(unit.value, unit.framing)
+    kit.assert_sniff_rejects(TelegramExportReader, path)
 
 
 @pytest.mark.parametrize("value", NOT_TELEGRAM.values(), ids=NOT_TELEGRAM.keys())

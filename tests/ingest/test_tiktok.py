@@ -11,9 +11,9 @@ import pytest
 
 from tests.ingest import reader_test_kit as kit
 from tidewatch.errors import RecordError
-from tidewatch.ingest import open_input, read_input
+from tidewatch.ingest import read_input
 from tidewatch.ingest.base import Framing, ReadContext, Unit
-from tidewatch.ingest.framing import detect_framing, iter_units, loads
+from tidewatch.ingest.framing import loads
 from tidewatch.ingest.tiktok import TikTokResearchReader
 from tidewatch.model import Bundle, Platform, Post, PostKind
 
@@ -59,7 +59,7 @@ def test_every_data_fixture_reads_as_tiktok() -> None:
 
 @pytest.mark.parametrize("path", [*DATA, USER_INFO, ERROR_BODY], ids=lambda p: p.name)
 def test_read_input_detects_each_fixture_without_a_format(path: Path) -> None:
-    kit.assert_detected_as(TikTokResearchReader, kit.first_unit(path))
+    kit.assert_detected(TikTokResearchReader, path)
 
 
 @pytest.mark.parametrize("path", [VIDEOS, COMMENTS], ids=lambda p: p.name)
@@ -211,11 +211,6 @@ def test_user_info_with_the_username_option_becomes_an_account() -> None:
 
 # --- sniffing ---------------------------------------------------------------------------
 
-OTHER_FIXTURES = sorted(
-    p
-    for p in kit.FIXTURES.rglob("*")
-    if p.suffix in (".json", ".jsonl") and p.parent.name != FOLDER.name
-)
 NOT_TIKTOK = {
     "generic record": {"id": "1", "text": "hello", "create_time": 1699787700},
     "graph error": {
@@ -228,17 +223,9 @@ NOT_TIKTOK = {
 }
 
 
-def first_framed_unit(path: Path) -> Unit:
-    """The first unit exactly as read_input frames it (blank lines and all)."""
-    with open_input(path) as stream:
-        units = [u for u in iter_units(stream, detect_framing(stream)) if isinstance(u, Unit)]
-    return units[0]
-
-
-@pytest.mark.parametrize("path", OTHER_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", kit.other_formats_fixtures(FOLDER), ids=kit.fixture_id)
 def test_sniff_does_not_claim_another_formats_fixture(path: Path) -> None:
-    unit = first_framed_unit(path)
-    assert not TikTokResearchReader.sniff(unit.value, unit.framing)
+    kit.assert_sniff_rejects(TikTokResearchReader, path)
 
 
 @pytest.mark.parametrize("value", NOT_TIKTOK.values(), ids=NOT_TIKTOK.keys())

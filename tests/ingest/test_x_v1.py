@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from tests.ingest import reader_test_kit as kit
-from tidewatch.errors import FormatError, RecordError
+from tidewatch.errors import RecordError
 from tidewatch.ingest import read_input
 from tidewatch.ingest.base import Framing, Unit
-from tidewatch.ingest.framing import PeekableStream, detect_framing, iter_units
 from tidewatch.ingest.x_v1 import XV1Reader
 from tidewatch.model import Availability, Bundle, Post, PostKind
 
@@ -45,22 +44,6 @@ def post(name: str, native_id: str) -> Post:
     return next(p for p in read_fixture(name).posts if p.native_id == native_id)
 
 
-def first_unit_of(path: Path) -> Unit | None:
-    with path.open("rb") as handle:
-        stream = PeekableStream(handle, path.name)
-        try:
-            framing = detect_framing(stream)
-        except FormatError:  # binary evidence files and the like: no reader's input
-            return None
-        return next((u for u in iter_units(stream, framing) if isinstance(u, Unit)), None)
-
-
-OTHER_FORMATS = sorted(
-    p
-    for p in kit.FIXTURES.rglob("*")
-    if p.is_file() and p.suffix != ".md" and p.parent.name != FOLDER.name
-)
-
 # --- the contract ---------------------------------------------------------------------------
 
 
@@ -78,15 +61,12 @@ def test_survives_random_and_mutated_gnip_activities() -> None:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_read_input_detects_each_fixture_without_a_format(path: Path) -> None:
-    formats = {r.source.format for r in read_input(path) if isinstance(r, Bundle)}
-    assert formats == {"x_v1"}
+    kit.assert_read_as(XV1Reader, path)
 
 
-@pytest.mark.parametrize("path", OTHER_FORMATS, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", kit.other_formats_fixtures(FOLDER), ids=kit.fixture_id)
 def test_does_not_claim_other_formats_fixtures(path: Path) -> None:
-    unit = first_unit_of(path)
-    if unit is not None:
-        assert not XV1Reader.sniff(unit.value, unit.framing)
+    kit.assert_sniff_rejects(XV1Reader, path)
 
 
 # --- ids ------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ import pytest
 
 from tests.ingest import reader_test_kit as kit
 from tidewatch.errors import RecordError
-from tidewatch.ingest import open_input, read_input
+from tidewatch.ingest import read_input
 from tidewatch.ingest.base import Framing, Unit
-from tidewatch.ingest.framing import detect_framing, iter_units, loads
+from tidewatch.ingest.framing import loads
 from tidewatch.ingest.youtube import YouTubeReader
 from tidewatch.model import Availability, Bundle, Platform, Post, PostKind
 
@@ -59,7 +59,7 @@ def test_every_data_fixture_reads_as_youtube() -> None:
 
 @pytest.mark.parametrize("path", [*DATA, *ERRORS], ids=lambda p: p.name)
 def test_read_input_detects_each_fixture_without_a_format(path: Path) -> None:
-    kit.assert_detected_as(YouTubeReader, kit.first_unit(path))
+    kit.assert_detected(YouTubeReader, path)
 
 
 @pytest.mark.parametrize(
@@ -251,11 +251,6 @@ def test_channel_statistics_become_account_metrics_and_hidden_subscribers_none()
 
 # --- sniffing ---------------------------------------------------------------------------
 
-OTHER_FIXTURES = sorted(
-    p
-    for p in kit.FIXTURES.rglob("*")
-    if p.suffix in (".json", ".jsonl") and p.parent.name != FOLDER.name
-)
 NOT_YOUTUBE = {
     "generic record": {"id": "1", "text": "hello"},
     "graph error": {
@@ -269,17 +264,9 @@ NOT_YOUTUBE = {
 }
 
 
-def first_framed_unit(path: Path) -> Unit:
-    """The first unit exactly as read_input frames it (blank lines and all)."""
-    with open_input(path) as stream:
-        units = [u for u in iter_units(stream, detect_framing(stream)) if isinstance(u, Unit)]
-    return units[0]
-
-
-@pytest.mark.parametrize("path", OTHER_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", kit.other_formats_fixtures(FOLDER), ids=kit.fixture_id)
 def test_sniff_does_not_claim_another_formats_fixture(path: Path) -> None:
-    unit = first_framed_unit(path)
-    assert not YouTubeReader.sniff(unit.value, unit.framing)
+    kit.assert_sniff_rejects(YouTubeReader, path)
 
 
 @pytest.mark.parametrize("value", NOT_YOUTUBE.values(), ids=NOT_YOUTUBE.keys())
