@@ -123,7 +123,9 @@ def test_file_names_and_error_text_are_printed_literally_not_as_markup(tmp_path:
     folder.mkdir()
     source = folder / "[bold]evil.jsonl"
     source.write_text('{"id": "1", "text": "ok"}\n{"id": "[bold]INJECT[/bold]", "text\n')
-    result = tidewatch("ingest", str(source), "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    result = tidewatch(
+        "ingest", str(source), "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}"
+    )
     assert result.returncode == 1
     assert "[bold]evil.jsonl" in result.stdout
     assert f"{source}:2" in result.stderr
