@@ -230,3 +230,21 @@ def test_links_hashtags_and_extra_counts_round_trip(engine: Engine) -> None:
     assert stored.links == ("https://wa.me/447700900123", "https://t.me/safar")
     assert stored.hashtags == ("uk", "calais")
     assert PostRepository(engine).observations("x", "1")[0].metrics.extra == {"bookmarks": 5}
+
+
+def test_a_large_ingest_keeps_postgres_planner_statistics_fresh(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return  # SQLite plans without statistics: nothing to keep fresh
+    from sqlalchemy import text
+
+    records = [bundle(f"page-{n}".encode(), [post(str(n), f"text {n}")]) for n in range(6_000)]
+    load(engine, records, input_name="big")
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        analysed = conn.execute(
+            text(
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE relname = 'posts' AND schemaname = current_schema()"
+            )
+        ).scalar_one()
+    assert analysed, "ingest should ANALYZE the tables it has grown"
