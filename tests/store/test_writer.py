@@ -248,3 +248,19 @@ def test_a_large_ingest_keeps_postgres_planner_statistics_fresh(engine: Engine) 
             )
         ).scalar_one()
     assert analysed, "ingest should ANALYZE the tables it has grown"
+
+
+def test_fast_sqlite_time_text_matches_what_sqlalchemy_would_store() -> None:
+    from datetime import timedelta, timezone
+
+    from sqlalchemy.dialects import sqlite
+
+    from tidewatch.store.writer import _sqlite_utc_text
+
+    bind = t.posts.c.created_at.type._cached_bind_processor(sqlite.dialect())
+    for moment in (
+        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2024, 1, 2, 3, 4, 5, 678, tzinfo=timezone(timedelta(hours=3))),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ):
+        assert _sqlite_utc_text(moment) == bind(moment)

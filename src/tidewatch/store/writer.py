@@ -526,17 +526,15 @@ def _converter(column: Any, dialect: Any) -> Callable[[Any], Any]:
         return _json_text
     if dialect.name == "postgresql":
         return lambda value: value  # psycopg sends aware datetimes as timestamptz itself
-    process = column.type._cached_bind_processor(dialect)
-    memo: dict[datetime, Any] = {}
+    return _sqlite_utc_text
 
-    def convert(value: datetime) -> Any:
-        # Most times in a batch repeat (observed_at, first_seen_at); format each once.
-        found = memo.get(value)
-        if found is None:
-            found = memo[value] = process(value)
-        return found
 
-    return convert
+def _sqlite_utc_text(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DATETIME stores ("2024-01-01 10:00:00.000000"), for an
+    aware time converted to UTC, as UTCDateTime would bind it; isoformat is done in C."""
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _json_text(value: Any) -> str:
