@@ -425,5 +425,85 @@ def train(
         out.print(f"second stage: {report.second_stage}")
 
 
+def _link_outputs(database_url: str | None) -> tuple[Path, Path]:
+    folder = get_settings().var_dir / "networks"
+    return folder / "networks.json", folder / "networks.gexf"
+
+
+@app.command()
+def link(
+    second_stage: SecondStageOption = True,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Build networks of accounts from the database (shared selectors and advert templates);
+    writes var/networks/networks.json (for the console) and networks.gexf (for Gephi)."""
+    import networkx as nx
+
+    from tidewatch.link.networks import build_networks, to_gexf
+    from tidewatch.link.risk import account_risk
+
+    try:
+        engine = _engine(database_url)
+        version = Detector.load(second_stage=second_stage).version
+    except (TidewatchError, FileNotFoundError, ValueError) as error:
+        err.print(_error_text(error))
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    accounts, posts = pipeline.link_facts(engine, version)
+    if not posts:
+        err.print(
+            _error_text(
+                f"no detections of model {version}: run `tidewatch ingest --detect` or `scan --store` first"
+            )
+        )
+        raise typer.Exit(EXIT_UNUSABLE)
+    result = build_networks(accounts, posts)
+    risks = account_risk(posts, result)
+    json_path, gexf_path = _link_outputs(database_url)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "model_version": version,
+        "networks": [n.to_json() for n in result.networks],
+        "accounts": [r.to_json() for r in risks if r.adverts or r.network],
+    }
+    json_path.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
+    nx.write_gexf(to_gexf(result), gexf_path)
+    table = Table(title=f"Networks ({len(result.networks)})", box=box.SIMPLE_HEAD)
+    for name in ("network", "accounts", "platforms", "languages", "shared selectors", "templates"):
+        table.add_column(name)
+    for network in result.networks:
+        table.add_row(
+            network.id,
+            str(len(network.accounts)),
+            ", ".join(network.platforms),
+            ", ".join(network.languages),
+            Text(", ".join(network.selectors[:4])),
+            str(network.templates),
+        )
+    out.print(table)
+    out.print(Text(f"wrote {json_path} and {gexf_path}"))
+
+
+@app.command()
+def networks(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the networks as JSON.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Show the networks built by the last `tidewatch link`."""
+    json_path, _ = _link_outputs(database_url)
+    if not json_path.exists():
+        err.print(_error_text(f"{json_path} does not exist: run `tidewatch link` first"))
+        raise typer.Exit(EXIT_UNUSABLE)
+    document = json.loads(json_path.read_text(encoding="utf-8"))
+    if as_json:
+        sys.stdout.write(json.dumps(document["networks"], ensure_ascii=False, indent=2) + "\n")
+        return
+    for network in document["networks"]:
+        out.print(
+            Text(
+                f"{network['id']}: {network['size']} accounts on {', '.join(network['platforms'])}; selectors {', '.join(network['selectors'][:4])}"
+            )
+        )
+
+
 if __name__ == "__main__":
     app()

@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from tidewatch.detect.detector import Detector
 from tidewatch.errors import RecordError
+from tidewatch.link.networks import AccountFacts, PostFacts
 from tidewatch.model import Bundle, Detection, Post
+from tidewatch.store import tables as t
 from tidewatch.store.detections import save_detections
 from tidewatch.store.writer import write_batch
 
@@ -102,3 +104,64 @@ def detect_and_save(detector: Detector) -> Callable[[Connection, list[Bundle]], 
         save_detections(conn, list(zip(posts, detector.detect_posts(posts), strict=True)))
 
     return hook
+
+
+def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], list[PostFacts]]:
+    """Accounts and posts with the detections of ``model_version``, as the link stage takes them."""
+    detections = (
+        select(
+            t.detections.c.post_id,
+            t.detections.c.score,
+            t.detections.c.label,
+            t.detections.c.lang,
+        )
+        .where(t.detections.c.model_version == model_version)
+        .subquery()
+    )
+    query = select(
+        t.posts.c.platform,
+        t.posts.c.native_id,
+        t.posts.c.account_native_id,
+        t.posts.c.title,
+        t.posts.c.text,
+        t.posts.c.created_at,
+        detections.c.score,
+        detections.c.label,
+        detections.c.lang,
+    ).join(detections, detections.c.post_id == t.posts.c.id)
+    posts: dict[tuple[str, str], PostFacts] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            key = (row.platform, row.native_id)
+            # Several detections of one post (edited texts): the highest score speaks for it.
+            if key in posts and posts[key].score >= row.score:
+                continue
+            posts[key] = PostFacts(
+                key=key,
+                account=(row.platform, row.account_native_id or f"unknown:{row.native_id}"),
+                text="\n".join(part for part in (row.title, row.text) if part),
+                lang=row.lang,
+                score=row.score,
+                label=row.label,
+                created_at=row.created_at,
+            )
+        accounts = [
+            AccountFacts(
+                key=(row.platform, row.native_id),
+                handle=row.handle,
+                display_name=row.display_name,
+                bio=row.bio,
+                links=tuple(row.links or ()),
+            )
+            for row in conn.execute(
+                select(
+                    t.accounts.c.platform,
+                    t.accounts.c.native_id,
+                    t.accounts.c.handle,
+                    t.accounts.c.display_name,
+                    t.accounts.c.bio,
+                    t.accounts.c.links,
+                )
+            )
+        ]
+    return accounts, list(posts.values())

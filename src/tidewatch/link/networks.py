@@ -1,0 +1,258 @@
+"""Networks: accounts joined by shared selectors and shared advert templates.
+
+How an edge is weighed (each rule is a setting of :class:`LinkSettings`):
+
+* a shared selector adds its rarity, ``log(accounts / accounts using it)``: a number shared
+  by two accounts out of a thousand is strong evidence, a link everyone posts is none;
+* a selector used mostly by accounts with no advert (a rescue hotline, a news link) or by
+  more than ``max_share`` accounts is dropped, as are the known benign selectors;
+* a shared template (the same advert with another phone number) adds ``template_weight``.
+
+Only accounts with at least one post the detector labelled ``advert`` become nodes, so a
+benign account cannot be joined to a network through a selector it shares. Networks are the
+connected components of the edges that reach ``min_edge``; every edge keeps its evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import networkx as nx
+
+from tidewatch.link.selectors import Selector, selectors_in
+from tidewatch.link.templates import template_clusters
+
+AccountKey = tuple[str, str]
+PostKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class PostFacts:
+    key: PostKey
+    account: AccountKey
+    text: str
+    lang: str = ""
+    score: float = 0.0
+    label: str = "not_advert"
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    key: AccountKey
+    handle: str = ""
+    display_name: str = ""
+    bio: str = ""
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    min_edge: float = 1.0
+    template_weight: float = 1.5
+    max_share: int = 25
+    #: A selector whose users are mostly accounts without adverts is someone else's number.
+    max_benign_share: float = 0.5
+
+
+@dataclass
+class Evidence:
+    kind: str  # "selector" | "template"
+    value: str  # the selector, or a template's example post
+    weight: float
+    posts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Network:
+    id: str
+    accounts: list[AccountKey]
+    platforms: list[str]
+    languages: list[str]
+    selectors: list[str]
+    templates: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    links: list[dict[str, Any]]  # {"a": account, "b": account, "weight": w, "evidence": [...]}
+    referred: int = 0
+    removed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "accounts": [f"{p}:{a}" for p, a in self.accounts],
+            "size": len(self.accounts),
+            "platforms": self.platforms,
+            "languages": self.languages,
+            "selectors": self.selectors,
+            "templates": self.templates,
+            "first_seen": self.first_seen.isoformat() if self.first_seen else None,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "referred": self.referred,
+            "removed": self.removed,
+            "links": self.links,
+        }
+
+
+@dataclass
+class LinkResult:
+    networks: list[Network]
+    graph: nx.Graph
+    network_of: dict[AccountKey, str]
+
+
+def account_selectors(
+    accounts: Iterable[AccountFacts], posts: Iterable[PostFacts]
+) -> dict[AccountKey, dict[Selector, list[str]]]:
+    """Selector -> the posts (or "bio") where each account wrote it."""
+    found: dict[AccountKey, dict[Selector, list[str]]] = {}
+    for post in posts:
+        for selector in selectors_in(post.text, post.lang):
+            found.setdefault(post.account, {}).setdefault(selector, []).append(
+                f"{post.key[0]}:{post.key[1]}"
+            )
+    for account in accounts:
+        profile = "\n".join([account.bio, *account.links])
+        for selector in selectors_in(profile) if profile.strip() else ():
+            found.setdefault(account.key, {}).setdefault(selector, []).append("profile")
+    return found
+
+
+def build_networks(
+    accounts: Sequence[AccountFacts],
+    posts: Sequence[PostFacts],
+    settings: LinkSettings | None = None,
+) -> LinkResult:
+    settings = settings or LinkSettings()
+    risky = {post.account for post in posts if post.label == "advert"}
+    all_accounts = {a.key for a in accounts} | {p.account for p in posts}
+    selectors = account_selectors(accounts, posts)
+    users: dict[Selector, set[AccountKey]] = {}
+    for account, owned in selectors.items():
+        for selector in owned:
+            users.setdefault(selector, set()).add(account)
+
+    graph: nx.Graph = nx.Graph()
+    graph.add_nodes_from(sorted(risky))
+    total = max(len(all_accounts), 2)
+    for selector, accounts_using in sorted(users.items()):
+        candidates = sorted(accounts_using & risky)
+        benign_share = 1 - len(candidates) / len(accounts_using)
+        if (
+            len(candidates) < 2
+            or len(accounts_using) > settings.max_share
+            or benign_share > settings.max_benign_share
+        ):
+            continue
+        weight = math.log(total / len(accounts_using))
+        for i, a in enumerate(candidates):
+            for b in candidates[i + 1 :]:
+                posts_seen = selectors[a][selector][:3] + selectors[b][selector][:3]
+                _add(graph, a, b, Evidence("selector", str(selector), weight, posts_seen))
+
+    advert_posts = [p for p in posts if p.account in risky]
+    by_key = {p.key: p for p in advert_posts}
+    clusters = template_clusters([(p.key, p.text) for p in advert_posts])
+    for members in clusters:
+        owners = sorted({by_key[k].account for k in members})  # type: ignore[index]
+        example = by_key[members[0]].text[:140]  # type: ignore[index]
+        for i, a in enumerate(owners):
+            for b in owners[i + 1 :]:
+                shown = [f"{k[0]}:{k[1]}" for k in members[:6]]  # type: ignore[index]
+                _add(graph, a, b, Evidence("template", example, settings.template_weight, shown))
+
+    strong: nx.Graph = nx.Graph()
+    strong.add_nodes_from(graph.nodes)
+    strong.add_edges_from(
+        (a, b, d) for a, b, d in graph.edges(data=True) if d["weight"] >= settings.min_edge
+    )
+    networks: list[Network] = []
+    network_of: dict[AccountKey, str] = {}
+    for component in nx.connected_components(strong):
+        if len(component) < 2:
+            continue
+        network = _summarise(sorted(component), strong, posts, selectors, clusters)
+        networks.append(network)
+        for account in component:
+            network_of[account] = network.id
+    networks.sort(key=lambda n: (-len(n.accounts), n.id))
+    return LinkResult(networks=networks, graph=strong, network_of=network_of)
+
+
+def _add(graph: nx.Graph, a: AccountKey, b: AccountKey, evidence: Evidence) -> None:
+    if graph.has_edge(a, b):
+        data = graph.edges[a, b]
+        data["weight"] += evidence.weight
+        data["evidence"].append(evidence)
+    else:
+        graph.add_edge(a, b, weight=evidence.weight, evidence=[evidence])
+
+
+def _summarise(
+    members: list[AccountKey],
+    graph: nx.Graph,
+    posts: Sequence[PostFacts],
+    selectors: dict[AccountKey, dict[Selector, list[str]]],
+    clusters: list[list[Any]],
+) -> Network:
+    member_set = set(members)
+    own_posts = [p for p in posts if p.account in member_set]
+    times = sorted(p.created_at for p in own_posts if p.created_at)
+    shared = sorted(
+        {
+            str(s)
+            for a in members
+            for s in selectors.get(a, {})
+            if sum(s in selectors.get(b, {}) for b in members) >= 2
+        }
+    )
+    post_keys = {p.key for p in own_posts}
+    templates = sum(1 for members_ in clusters if post_keys & set(members_))
+    links = [
+        {
+            "a": f"{a[0]}:{a[1]}",
+            "b": f"{b[0]}:{b[1]}",
+            "weight": round(data["weight"], 3),
+            "evidence": [
+                {"kind": e.kind, "value": e.value, "weight": round(e.weight, 3), "posts": e.posts}
+                for e in data["evidence"]
+            ],
+        }
+        for a, b, data in sorted(graph.subgraph(members).edges(data=True))
+    ]
+    identity = hashlib.sha256("|".join(f"{p}:{a}" for p, a in members).encode()).hexdigest()[:12]
+    return Network(
+        id=f"net-{identity}",
+        accounts=members,
+        platforms=sorted({a[0] for a in members}),
+        languages=sorted({p.lang for p in own_posts if p.lang}),
+        selectors=shared,
+        templates=templates,
+        first_seen=times[0] if times else None,
+        last_seen=times[-1] if times else None,
+        links=links,
+    )
+
+
+def to_gexf(result: LinkResult) -> nx.Graph:
+    """A graph for Gephi: accounts with their network, edges with weight and evidence text."""
+    export: nx.Graph = nx.Graph()
+    for node in result.graph.nodes:
+        if node in result.network_of:
+            export.add_node(
+                f"{node[0]}:{node[1]}", platform=node[0], network=result.network_of[node]
+            )
+    for a, b, data in result.graph.edges(data=True):
+        if a in result.network_of and b in result.network_of:
+            export.add_edge(
+                f"{a[0]}:{a[1]}",
+                f"{b[0]}:{b[1]}",
+                weight=float(data["weight"]),
+                evidence="; ".join(f"{e.kind} {e.value[:60]}" for e in data["evidence"]),
+            )
+    return export

@@ -1,0 +1,110 @@
+"""Selectors: the typed identifiers that tie accounts together (SIGNALS.md §11).
+
+A phone number is an E.164 selector whatever way a post wrote it (spaced, Arabic-Indic
+digits, inside a wa.me link); a Telegram link is a messenger selector; a URL is reduced to
+host and path. Linking uses libphonenumber's POSSIBLE leniency, looser than detection's VALID:
+a number that appears in three smugglers' posts links them even if it is not in service.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from urllib.parse import urlsplit
+
+import phonenumbers
+import yaml
+from phonenumbers import Leniency, PhoneNumberFormat, PhoneNumberMatcher
+
+from tidewatch.detect.extract import LANGUAGE_REGIONS, links, messengers
+from tidewatch.detect.normalise import normalise
+
+_MIN_E164 = 11  # "+" and ten digits: shorter numbers are prices, years and short codes
+_WA_NUMBER = re.compile(r"(?:wa\.me/|phone=)\+?(\d{8,15})")
+_TELEGRAM = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/(?!joinchat|\+)([a-z0-9_]{4,40})")
+
+
+@dataclass(frozen=True, order=True)
+class Selector:
+    kind: str  # phone | telegram | url | email
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def selectors_in(text: str, lang: str = "") -> set[Selector]:
+    """Every selector written in ``text``."""
+    normal = normalise(text).text
+    found: set[Selector] = set()
+    regions = [*LANGUAGE_REGIONS.get(lang, ()), "GB"][:3]
+    spans: set[tuple[int, int]] = set()
+    for region in ["ZZ", *regions]:  # international formats first, then national guesses
+        try:
+            for match in PhoneNumberMatcher(normal, region, leniency=Leniency.POSSIBLE):
+                number = phonenumbers.format_number(match.number, PhoneNumberFormat.E164)
+                # One reading per written number (the first region that reads it), and no
+                # short numbers: "£1500" is a POSSIBLE number somewhere, and a price.
+                if (
+                    any(s < match.end and match.start < e for s, e in spans)
+                    or len(number) < _MIN_E164
+                ):
+                    continue
+                spans.add((match.start, match.end))
+                found.add(Selector("phone", number))
+        except Exception:  # libphonenumber raises on odd input; a post is not a phone book
+            continue
+    for wa in _WA_NUMBER.finditer(normal):
+        found.add(Selector("phone", "+" + wa.group(1)))
+    for link in messengers(normal):
+        telegram = _TELEGRAM.search(link.value)
+        if telegram:
+            found.add(Selector("telegram", telegram.group(1)))
+    for link in links(normal):
+        if link.kind == "email":
+            found.add(Selector("email", link.value))
+        elif (
+            link.kind == "url"
+            and not _WA_NUMBER.search(link.value)
+            and not _TELEGRAM.search(link.value)
+        ):
+            found.add(Selector("url", canonical_url(link.value)))
+    return {s for s in found if not is_benign(s)}
+
+
+def canonical_url(url: str) -> str:
+    """Host (without www.) and path, lower-cased host, no scheme, query or fragment."""
+    if "://" not in url:
+        url = "https://" + url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.lower()
+    host = (parts.hostname or "").removeprefix("www.")
+    return host + parts.path.rstrip("/")
+
+
+@cache
+def _benign() -> tuple[frozenset[str], tuple[str, ...]]:
+    path = resources.files("tidewatch.link") / "benign_selectors.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    exact = frozenset(
+        f"{kind}:{value}"
+        for kind, values in (data.get("selectors") or {}).items()
+        for value in values
+    )
+    domains = tuple(str(d).lower() for d in data.get("domains") or ())
+    return exact, domains
+
+
+def is_benign(selector: Selector) -> bool:
+    """Known benign selectors (rescue hotlines, platforms, news sites) never link accounts."""
+    exact, domains = _benign()
+    if str(selector) in exact:
+        return True
+    if selector.kind == "url":
+        host = selector.value.split("/", 1)[0]
+        return any(host == d or host.endswith("." + d) for d in domains)
+    return False

@@ -1,0 +1,189 @@
+"""Linking accounts into networks: selectors, templates, rarity, and the demo's ground truth."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from tidewatch.cli import demo_files, ingest_paths
+from tidewatch.detect.detector import Detector
+from tidewatch.link.networks import PostFacts, build_networks
+from tidewatch.link.risk import account_risk
+from tidewatch.link.selectors import Selector, canonical_url, selectors_in
+from tidewatch.link.templates import template_clusters
+from tidewatch.pipeline import link_facts
+from tidewatch.store import make_engine, migrate
+
+
+def test_one_number_written_five_ways_is_one_selector() -> None:
+    text = "+44 7700 900123 / 00447700900123 / wa.me/447700900123 / ٠٠٤٤٧٧٠٠٩٠٠١٢٣"
+    assert selectors_in(text, "en") == {Selector("phone", "+447700900123")}
+
+
+def test_prices_and_short_numbers_are_not_phone_selectors() -> None:
+    assert selectors_in("Boat £1500, 2024 season, call 112", "en") == set()
+
+
+def test_telegram_links_and_urls_are_canonical_and_platform_links_are_benign() -> None:
+    found = selectors_in(
+        "t.me/Safar_Europa https://WWW.travel-aid.net/uk/?ref=1 https://facebook.com/x", "en"
+    )
+    assert found == {Selector("telegram", "safar_europa"), Selector("url", "travel-aid.net/uk")}
+    assert canonical_url("http://www.Example.com/a/") == "example.com/a"
+
+
+def test_known_rescue_hotlines_never_become_selectors() -> None:
+    assert selectors_in("In distress at sea? Call Alarm Phone +33 4 86 51 71 61", "en") == set()
+
+
+def test_the_same_advert_with_another_phone_number_is_one_template() -> None:
+    posts = [
+        (
+            "a",
+            "Boat to UK tonight from Dunkirk, 100% safe, price 1500 per person, call +44 7700 900123",
+        ),
+        (
+            "b",
+            "Boat to UK tonight from Dunkirk, 100% safe, price 1500 per person, call 0044 7700 900789",
+        ),
+        (
+            "c",
+            "The coastguard rescued forty people off Dunkirk this morning after their dinghy failed",
+        ),
+    ]
+    assert template_clusters(posts) == [["a", "b"]]
+
+
+def facts(account: str, text: str, label: str = "advert") -> PostFacts:
+    return PostFacts(
+        key=("x", f"{account}-{abs(hash(text)) % 10_000}"),
+        account=("x", account),
+        text=text,
+        label=label,
+        score=0.9 if label == "advert" else 0.1,
+    )
+
+
+def test_a_rare_shared_number_links_flagged_accounts_and_leaves_out_a_benign_one() -> None:
+    posts = [
+        facts("smuggler1", "Trip to Italy, contact +218 91 555 0192"),
+        facts("smuggler2", "Departures every week, WhatsApp +218915550192"),
+        facts(
+            "bystander",
+            "Someone keeps posting +218 91 555 0192, is this a scam?",
+            label="not_advert",
+        ),
+    ]
+    # Rarity is relative to everyone observed: a realistic population of other accounts.
+    posts += [
+        facts(f"reader{i}", f"Weather in Tripoli, story {i}", label="not_advert") for i in range(30)
+    ]
+    result = build_networks([], posts)
+    [network] = result.networks
+    assert network.accounts == [("x", "smuggler1"), ("x", "smuggler2")]
+    assert network.selectors == ["phone:+218915550192"]
+    evidence = network.links[0]["evidence"][0]
+    assert evidence["kind"] == "selector" and evidence["value"] == "phone:+218915550192"
+    assert ("x", "bystander") not in result.network_of
+
+
+def test_a_number_mostly_posted_by_benign_accounts_links_nobody() -> None:
+    hotline = "+33 4 65 71 20 20"
+    posts = [
+        facts(f"ngo{i}", f"Rescue line {hotline}, call if in distress", label="not_advert")
+        for i in range(5)
+    ]
+    posts += [
+        facts("smuggler1", f"Boat tonight, if trouble call {hotline}"),
+        facts("smuggler2", f"Safe trip, emergency {hotline}"),
+    ]
+    assert build_networks([], posts).networks == []
+
+
+@pytest.fixture(scope="module")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    detector = Detector.load()
+    ingest_paths(
+        engine,
+        [str(p) for p in demo_files()],
+        format=None,
+        collector="test",
+        batch_size=500,
+        detector=detector,
+    )
+    return url, detector.version
+
+
+def test_the_demo_networks_are_recovered_and_no_benign_account_joins_one(
+    demo_database: tuple[str, str],
+) -> None:
+    url, version = demo_database
+    accounts, posts = link_facts(make_engine(url), version)
+    result = build_networks(accounts, posts)
+    labels = {
+        (r["platform"], r["native_id"]): r
+        for r in map(json.loads, (demo_files()[0].parent / "labels.jsonl").read_text().splitlines())
+    }
+    votes: dict[tuple[str, str], collections.Counter[str]] = collections.defaultdict(
+        collections.Counter
+    )
+    for post in posts:
+        votes[post.account][labels[post.key]["network"]] += 1
+    truth = {account: counter.most_common(1)[0][0] for account, counter in votes.items()}
+    in_networks = sorted(a for a, n in truth.items() if n)
+    predicted = [result.network_of.get(a, f"alone:{a}") for a in in_networks]
+    assert adjusted_rand_score([truth[a] for a in in_networks], predicted) >= 0.9
+    assert [a for a, n in truth.items() if not n and a in result.network_of] == []
+
+
+def test_account_risk_rises_with_network_membership_and_names_its_reasons(
+    demo_database: tuple[str, str],
+) -> None:
+    url, version = demo_database
+    accounts, posts = link_facts(make_engine(url), version)
+    result = build_networks(accounts, posts)
+    risks = {r.account: r for r in account_risk(posts, result)}
+    member = next(iter(result.network_of))
+    best_post = max(p.score for p in posts if p.account == member)
+    assert risks[member].risk >= best_post
+    assert any("linked to" in reason for reason in risks[member].reasons)
+
+
+def test_link_writes_json_and_gexf(tmp_path: Path, demo_database: tuple[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.cli.test_cli import tidewatch
+
+    url, _version = demo_database
+    env = {**os.environ, "TIDEWATCH_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "tidewatch.cli", "link", "--database-url", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "networks" / "networks.json").read_text())
+    assert len(document["networks"]) >= 4
+    assert (tmp_path / "networks" / "networks.gexf").read_text().startswith("<?xml")
+    shown = subprocess.run(
+        [sys.executable, "-m", "tidewatch.cli", "networks", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert json.loads(shown.stdout) == document["networks"]
