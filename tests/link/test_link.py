@@ -160,12 +160,6 @@ def test_account_risk_rises_with_network_membership_and_names_its_reasons(
 
 
 def test_link_writes_json_and_gexf(tmp_path: Path, demo_database: tuple[str, str]) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from tests.cli.test_cli import tidewatch
-
     url, _version = demo_database
     env = {**os.environ, "TIDEWATCH_VAR_DIR": str(tmp_path)}
     result = subprocess.run(
