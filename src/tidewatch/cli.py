@@ -440,6 +440,7 @@ def link(
     import networkx as nx
 
     from tidewatch.link.networks import build_networks, to_gexf
+    from tidewatch.link.reemergence import find_reemergence
     from tidewatch.link.risk import account_risk
 
     try:
@@ -458,12 +459,14 @@ def link(
         raise typer.Exit(EXIT_UNUSABLE)
     result = build_networks(accounts, posts)
     risks = account_risk(posts, result)
+    reemerged = find_reemergence(accounts, posts)
     json_path, gexf_path = _link_outputs(database_url)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "model_version": version,
         "networks": [n.to_json() for n in result.networks],
         "accounts": [r.to_json() for r in risks if r.adverts or r.network],
+        "reemergence": [r.to_json() for r in reemerged],
     }
     json_path.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
     nx.write_gexf(to_gexf(result), gexf_path)
@@ -480,6 +483,13 @@ def link(
             str(network.templates),
         )
     out.print(table)
+    for flag in reemerged:
+        out.print(
+            Text(
+                f"re-emerged: {flag.account[0]}:{flag.account[1]} reuses {', '.join(flag.evidence)} "
+                f"of {flag.earlier[0]}:{flag.earlier[1]}, removed {flag.earlier_removed_at:%Y-%m-%d}"
+            )
+        )
     out.print(Text(f"wrote {json_path} and {gexf_path}"))
 
 

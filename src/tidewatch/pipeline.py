@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from tidewatch.detect.detector import Detector
 from tidewatch.errors import RecordError
@@ -145,6 +146,7 @@ def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], 
                 label=row.label,
                 created_at=row.created_at,
             )
+        removed = _removals(conn)
         accounts = [
             AccountFacts(
                 key=(row.platform, row.native_id),
@@ -152,6 +154,8 @@ def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], 
                 display_name=row.display_name,
                 bio=row.bio,
                 links=tuple(row.links or ()),
+                first_seen=row.created_at or row.first_seen_at,
+                removed_at=removed.get((row.platform, row.native_id)),
             )
             for row in conn.execute(
                 select(
@@ -161,7 +165,46 @@ def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], 
                     t.accounts.c.display_name,
                     t.accounts.c.bio,
                     t.accounts.c.links,
+                    t.accounts.c.created_at,
+                    t.accounts.c.first_seen_at,
                 )
             )
         ]
     return accounts, list(posts.values())
+
+
+_GONE = ("suspended", "deleted", "not_found")
+
+
+def _removals(conn: Connection) -> dict[tuple[str, str], datetime]:
+    """When each account was first seen gone: an observation saying so, or a platform error
+    about the user (X's "User has been suspended"). The platform is the source's platform."""
+    removed: dict[tuple[str, str], datetime] = {}
+    observations = (
+        select(t.accounts.c.platform, t.accounts.c.native_id, t.account_observations.c.observed_at)
+        .join(t.accounts, t.accounts.c.id == t.account_observations.c.account_id)
+        .where(t.account_observations.c.availability.in_(_GONE))
+    )
+    errors = (
+        select(
+            t.accounts.c.platform,
+            t.accounts.c.native_id,
+            func.coalesce(t.source_records.c.retrieved_at, t.source_records.c.ingested_at),
+        )
+        .select_from(t.api_errors)
+        .join(t.source_records, t.source_records.c.id == t.api_errors.c.source_id)
+        # X names suspended users by username in its errors, other platforms by id.
+        .join(
+            t.accounts,
+            or_(
+                t.accounts.c.native_id == t.api_errors.c.resource_id,
+                func.lower(t.accounts.c.handle) == func.lower(t.api_errors.c.resource_id),
+            ),
+        )
+        .where(t.api_errors.c.kind.in_(_GONE), t.api_errors.c.resource_type == "user")
+    )
+    for platform, native_id, moment in [*conn.execute(observations), *conn.execute(errors)]:
+        key = (platform, native_id)
+        if moment is not None and (key not in removed or moment < removed[key]):
+            removed[key] = moment
+    return removed

@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from tidewatch.cli import demo_files, ingest_paths
 from tidewatch.detect.detector import Detector
-from tidewatch.link.networks import PostFacts, build_networks
+from tidewatch.link.networks import AccountFacts, PostFacts, build_networks
 from tidewatch.link.risk import account_risk
 from tidewatch.link.selectors import Selector, canonical_url, selectors_in
 from tidewatch.link.templates import template_clusters
@@ -181,3 +181,42 @@ def test_link_writes_json_and_gexf(tmp_path: Path, demo_database: tuple[str, str
         timeout=120,
     )
     assert json.loads(shown.stdout) == document["networks"]
+
+
+def test_a_new_account_reusing_a_removed_accounts_number_is_flagged_with_the_earlier_account() -> (
+    None
+):
+    from datetime import UTC, datetime
+
+    from tidewatch.link.reemergence import find_reemergence
+
+    removed_at = datetime(2024, 5, 1, tzinfo=UTC)
+    accounts = [
+        AccountFacts(
+            key=("x", "old"), first_seen=datetime(2024, 1, 1, tzinfo=UTC), removed_at=removed_at
+        ),
+        AccountFacts(key=("x", "backup"), first_seen=datetime(2024, 2, 1, tzinfo=UTC)),
+        AccountFacts(key=("tiktok", "new"), first_seen=datetime(2024, 5, 3, tzinfo=UTC)),
+    ]
+    text = "Boat to UK every night, call +44 7911 123456"
+    posts = [
+        PostFacts(key=("x", "1"), account=("x", "old"), text=text, label="advert", score=0.9),
+        PostFacts(
+            key=("x", "2"),
+            account=("x", "backup"),
+            text="Backup page, +44 7911 123456",
+            label="advert",
+            score=0.8,
+        ),
+        PostFacts(
+            key=("tiktok", "3"),
+            account=("tiktok", "new"),
+            text="New page! +447911123456",
+            label="advert",
+            score=0.8,
+        ),
+    ]
+    [flag] = find_reemergence(accounts, posts)
+    assert (flag.account, flag.earlier) == (("tiktok", "new"), ("x", "old"))
+    assert flag.evidence == ["selector phone:+447911123456"]
+    assert flag.first_seen > flag.earlier_removed_at

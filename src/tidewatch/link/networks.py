@@ -49,6 +49,9 @@ class AccountFacts:
     display_name: str = ""
     bio: str = ""
     links: tuple[str, ...] = ()
+    first_seen: datetime | None = None
+    #: When the account was seen removed (suspended, deleted, not found); None while live.
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
