@@ -220,3 +220,20 @@ def test_a_new_account_reusing_a_removed_accounts_number_is_flagged_with_the_ear
     assert (flag.account, flag.earlier) == (("tiktok", "new"), ("x", "old"))
     assert flag.evidence == ["selector phone:+447911123456"]
     assert flag.first_seen > flag.earlier_removed_at
+
+
+def test_the_generated_scenario_is_recovered_with_its_re_emerged_accounts() -> None:
+    from tidewatch.link.reemergence import find_reemergence
+    from tidewatch.link.scenario import generate
+
+    scenario = generate(networks=20, benign=90, seed=5)
+    result = build_networks(scenario.accounts, scenario.posts)
+    keys = sorted(scenario.network_of)
+    truth = [scenario.network_of[k] for k in keys]
+    predicted = [result.network_of.get(k, f"alone:{k}") for k in keys]
+    assert adjusted_rand_score(truth, predicted) >= 0.9
+    assert [b for b in scenario.benign if b in result.network_of] == []
+    flagged = {f.account: f.earlier for f in find_reemergence(scenario.accounts, scenario.posts)}
+    found = sum(flagged.get(new) == old for new, old in scenario.reemerged.items())
+    assert found >= 0.9 * len(scenario.reemerged)
+    assert set(flagged) <= set(scenario.reemerged), "only re-emerged accounts are flagged"

@@ -158,11 +158,15 @@ def build_networks(
                 posts_seen = selectors[a][selector][:3] + selectors[b][selector][:3]
                 _add(graph, a, b, Evidence("selector", str(selector), weight, posts_seen))
 
-    advert_posts = [p for p in posts if p.account in risky]
-    by_key = {p.key: p for p in advert_posts}
-    clusters = template_clusters([(p.key, p.text) for p in advert_posts])
+    by_key = {p.key: p for p in posts}
+    clusters = template_clusters([(p.key, p.text) for p in posts])
     for members in clusters:
-        owners = sorted({by_key[k].account for k in members})  # type: ignore[index]
+        # A template mostly posted as non-adverts (a hotline notice, a news blurb) is not an
+        # advert template, even if the detector wrongly flagged a copy or two of it.
+        adverts = sum(by_key[k].label == "advert" for k in members)  # type: ignore[index]
+        if adverts / len(members) < 1 - settings.max_benign_share:
+            continue
+        owners = sorted({by_key[k].account for k in members} & risky)  # type: ignore[index]
         example = by_key[members[0]].text[:140]  # type: ignore[index]
         for i, a in enumerate(owners):
             for b in owners[i + 1 :]:
