@@ -171,14 +171,18 @@ def generate(
         )
         size = rng.randint(3, 6)
         members: list[AccountKey] = []
+        # One network in three loses its first account to a takedown, then re-emerges.
+        removed_at = start + timedelta(days=260) if n % 3 == 0 else None
         for m in range(size):
             key = (rng.choice(PLATFORMS), f"{name}-acct{m}")
             members.append(key)
             created = start + timedelta(days=rng.randrange(0, 200))
-            removed_at = None
             accounts.append(
                 AccountFacts(
-                    key=key, handle=f"travel_{n}_{m}", first_seen=created, removed_at=removed_at
+                    key=key,
+                    handle=f"travel_{n}_{m}",
+                    first_seen=created,
+                    removed_at=removed_at if m == 0 else None,
                 )
             )
             truth[key] = name
@@ -192,17 +196,8 @@ def generate(
                     phone=written(rng.choice(own_numbers), rng),
                 )
                 new_post(key, text, created + timedelta(days=p), "advert", 0.9)
-        if n % 3 == 0:  # a removal, then a re-emergence with the same number
+        if removed_at is not None:  # the re-emergence, with the removed account's number
             old = members[0]
-            removed_at = start + timedelta(days=260)
-            accounts = [
-                a
-                if a.key != old
-                else AccountFacts(
-                    key=old, handle=a.handle, first_seen=a.first_seen, removed_at=removed_at
-                )
-                for a in accounts
-            ]
             new = (rng.choice(PLATFORMS), f"{name}-reborn")
             accounts.append(
                 AccountFacts(
