@@ -237,3 +237,36 @@ def test_the_generated_scenario_is_recovered_with_its_re_emerged_accounts() -> N
     found = sum(flagged.get(new) == old for new, old in scenario.reemerged.items())
     assert found >= 0.9 * len(scenario.reemerged)
     assert set(flagged) <= set(scenario.reemerged), "only re-emerged accounts are flagged"
+
+
+def test_two_accounts_sharing_only_a_re_encoded_photo_are_linked_by_media() -> None:
+    import random
+
+    from tidewatch.link.scenario import random_hash, reupload
+
+    rng = random.Random(2)
+    photo = random_hash(rng)
+    posts = [
+        PostFacts(
+            key=("x", "1"),
+            account=("x", "a"),
+            text="Arrived safely, thank you brother",
+            label="advert",
+            score=0.8,
+            media_hashes=(reupload(photo, rng),),
+        ),
+        PostFacts(
+            key=("tiktok", "2"),
+            account=("tiktok", "b"),
+            text="Another family delivered today",
+            label="advert",
+            score=0.8,
+            media_hashes=(reupload(photo, rng),),
+        ),
+    ]
+    posts += [
+        facts(f"reader{i}", f"Weather today, story {i}", label="not_advert") for i in range(30)
+    ]
+    [network] = build_networks([], posts).networks
+    assert network.accounts == [("tiktok", "b"), ("x", "a")]
+    assert network.selectors[0].startswith("media:")

@@ -23,7 +23,9 @@ from datetime import datetime
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
+from tidewatch.detect.media import PDQIndex, hex_to_bytes
 from tidewatch.link.selectors import Selector, selectors_in
 from tidewatch.link.templates import template_clusters
 
@@ -40,6 +42,8 @@ class PostFacts:
     score: float = 0.0
     label: str = "not_advert"
     created_at: datetime | None = None
+    #: PDQ hashes (hex) of the post's images and video frames.
+    media_hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,17 +116,43 @@ class LinkResult:
 def account_selectors(
     accounts: Iterable[AccountFacts], posts: Iterable[PostFacts]
 ) -> dict[AccountKey, dict[Selector, list[str]]]:
-    """Selector -> the posts (or "bio") where each account wrote it."""
+    """Selector -> the posts (or "bio") where each account wrote it. Near-identical images
+    (PDQ distance <= 31: re-uploads, re-encodes) count as one ``media`` selector."""
+    posts = list(posts)
     found: dict[AccountKey, dict[Selector, list[str]]] = {}
+    media = media_selectors(posts)
     for post in posts:
-        for selector in selectors_in(post.text, post.lang):
-            found.setdefault(post.account, {}).setdefault(selector, []).append(
-                f"{post.key[0]}:{post.key[1]}"
-            )
+        where = f"{post.key[0]}:{post.key[1]}"
+        for selector in selectors_in(post.text, post.lang) | media.get(post.key, set()):
+            found.setdefault(post.account, {}).setdefault(selector, []).append(where)
     for account in accounts:
         profile = "\n".join([account.bio, *account.links])
         for selector in selectors_in(profile) if profile.strip() else ():
             found.setdefault(account.key, {}).setdefault(selector, []).append("profile")
+    return found
+
+
+def media_selectors(posts: Sequence[PostFacts]) -> dict[PostKey, set[Selector]]:
+    """Each post's images as ``media`` selectors: hashes within PDQ distance 31 of each other
+    (transitively) share one selector, named after the cluster's first hash."""
+    hashes = [(post.key, value) for post in posts for value in post.media_hashes]
+    if not hashes:
+        return {}
+    index = PDQIndex(np.vstack([hex_to_bytes(value) for _, value in hashes]))
+    parent = list(range(len(hashes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (_key, value) in enumerate(hashes):
+        for j, _distance in index.search(value):
+            parent[root(i)] = root(j)
+    found: dict[PostKey, set[Selector]] = {}
+    for i, (key, _value) in enumerate(hashes):
+        found.setdefault(key, set()).add(Selector("media", hashes[root(i)][1]))
     return found
 
 

@@ -105,6 +105,18 @@ class Scenario:
     benign: list[AccountKey] = field(default_factory=list)
 
 
+def random_hash(rng: random.Random) -> str:
+    return rng.getrandbits(256).to_bytes(32, "big").hex()
+
+
+def reupload(photo: str, rng: random.Random, max_bits: int = 20) -> str:
+    """The PDQ hash of a re-encoded or slightly cropped copy: a few bits flipped."""
+    value = int(photo, 16)
+    for bit in rng.sample(range(256), rng.randint(0, max_bits)):
+        value ^= 1 << bit
+    return value.to_bytes(32, "big").hex()
+
+
 def written(number: str, rng: random.Random) -> str:
     """One of the ways a UK mobile number (+447...) turns up in adverts."""
     digits = number.removeprefix("+")
@@ -131,7 +143,14 @@ def generate(
     reemerged: dict[AccountKey, AccountKey] = {}
     counter = 0
 
-    def new_post(account: AccountKey, text: str, when: datetime, label: str, score: float) -> None:
+    def new_post(
+        account: AccountKey,
+        text: str,
+        when: datetime,
+        label: str,
+        score: float,
+        media: tuple[str, ...] = (),
+    ) -> None:
         nonlocal counter
         counter += 1
         posts.append(
@@ -142,6 +161,7 @@ def generate(
                 label=label,
                 score=score,
                 created_at=when,
+                media_hashes=media,
             )
         )
 
@@ -157,6 +177,7 @@ def generate(
     for n in range(networks):
         name = f"network-{n}"
         numbers = [fresh_number() for _ in range(rng.choice((1, 2)))]
+        image = random_hash(rng)
         brand = f"{rng.choice(BRANDS)} {rng.choice(BRANDS)} {n}"
         # Real groups write their own words; a made-up slogan keeps networks' templates apart.
         slogan = " ".join(_word(rng) for _ in range(6))
@@ -195,7 +216,9 @@ def generate(
                     price=f"{rng.randrange(8, 40) * 100}€",
                     phone=written(rng.choice(own_numbers), rng),
                 )
-                new_post(key, text, created + timedelta(days=p), "advert", 0.9)
+                # Every other post re-uploads the network's testimonial photo (re-encoded).
+                photo = (reupload(image, rng),) if p % 2 == 0 else ()
+                new_post(key, text, created + timedelta(days=p), "advert", 0.9, photo)
         if removed_at is not None:  # the re-emergence, with the removed account's number
             old = members[0]
             new = (rng.choice(PLATFORMS), f"{name}-reborn")
@@ -212,6 +235,7 @@ def generate(
             new_post(new, text, removed_at + timedelta(days=4), "advert", 0.9)
 
     benign_keys: list[AccountKey] = []
+    viral_photo = random_hash(rng)
     for b in range(benign):
         key = (rng.choice(PLATFORMS), f"benign-{b}")
         benign_keys.append(key)
@@ -225,11 +249,12 @@ def generate(
                 text = f"Read the investigation into smuggling adverts: {NEWS_LINK} ({b}-{p})"
             else:
                 text = f"Ferry from Dover was late again today, story {b}-{p}"
-            # One benign account in ten is wrongly flagged by the detector.
+            # One benign account in ten is wrongly flagged by the detector; half share a viral
+            # news photo, which must not glue them (or anyone) together.
             label = "advert" if b % 10 == 0 and p == 0 else "not_advert"
-            new_post(
-                key, text, created + timedelta(days=p), label, 0.7 if label == "advert" else 0.1
-            )
+            photo = (reupload(viral_photo, rng),) if b % 2 == 0 and p == 0 else ()
+            score = 0.7 if label == "advert" else 0.1
+            new_post(key, text, created + timedelta(days=p), label, score, photo)
     return Scenario(
         accounts=accounts, posts=posts, network_of=truth, reemerged=reemerged, benign=benign_keys
     )

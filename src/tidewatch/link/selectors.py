@@ -28,7 +28,7 @@ _TELEGRAM = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/(?!joinchat|\+)([a
 
 @dataclass(frozen=True, order=True)
 class Selector:
-    kind: str  # phone | telegram | url | email
+    kind: str  # phone | telegram | url | email | media
     value: str
 
     def __str__(self) -> str:
