@@ -71,7 +71,8 @@ def template_clusters(
 
     for index, signature in enumerate(hashes):
         for other in lsh.query(signature):
-            if other != index and signature.jaccard(hashes[other]) >= threshold:
+            # Already in one cluster: no need to compare (most candidates, in a template).
+            if root(index) != root(other) and signature.jaccard(hashes[other]) >= threshold:
                 parent[root(index)] = root(other)
     groups: dict[int, list[Hashable]] = {}
     for index, key in enumerate(keys):
