@@ -13,7 +13,6 @@ from tidewatch.detect.classifier import LinearModel
 from tidewatch.detect.detector import Detector
 from tidewatch.detect.train import load_corpus, train
 
-
 # A twelfth of the corpus leaves some language-and-label strata with a single text.
 pytestmark = pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
 
