@@ -39,6 +39,7 @@ from tidewatch.ingest import open_input, read_stream
 from tidewatch.pipeline import detect_and_save
 from tidewatch.settings import get_settings
 from tidewatch.store import IngestReport, load, make_engine, migrate
+from tidewatch.store.networks import latest_link_run, save_link_run
 from tidewatch.store.summary import database_summary, detection_summary
 
 app = typer.Typer(
@@ -425,7 +426,7 @@ def train(
         out.print(f"second stage: {report.second_stage}")
 
 
-def _link_outputs(database_url: str | None) -> tuple[Path, Path]:
+def _link_outputs() -> tuple[Path, Path]:
     folder = get_settings().var_dir / "networks"
     return folder / "networks.json", folder / "networks.gexf"
 
@@ -460,7 +461,7 @@ def link(
     result = build_networks(accounts, posts)
     risks = account_risk(posts, result)
     reemerged = find_reemergence(accounts, posts)
-    json_path, gexf_path = _link_outputs(database_url)
+    json_path, gexf_path = _link_outputs()
     json_path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "model_version": version,
@@ -470,6 +471,11 @@ def link(
     }
     json_path.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
     nx.write_gexf(to_gexf(result), gexf_path)
+    membership = [
+        (network, platform, native)
+        for (platform, native), network in sorted(result.network_of.items())
+    ]
+    run_id = save_link_run(engine, document, membership)
     table = Table(title=f"Networks ({len(result.networks)})", box=box.SIMPLE_HEAD)
     for name in ("network", "accounts", "platforms", "languages", "shared selectors", "templates"):
         table.add_column(name)
@@ -490,7 +496,7 @@ def link(
                 f"of {flag.earlier[0]}:{flag.earlier[1]}, removed {flag.earlier_removed_at:%Y-%m-%d}"
             )
         )
-    out.print(Text(f"wrote {json_path} and {gexf_path}"))
+    out.print(Text(f"stored as link run {run_id}; wrote {json_path} and {gexf_path}"))
 
 
 @app.command()
@@ -498,19 +504,24 @@ def networks(
     as_json: Annotated[bool, typer.Option("--json", help="Print the networks as JSON.")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Show the networks built by the last `tidewatch link`."""
-    json_path, _ = _link_outputs(database_url)
-    if not json_path.exists():
-        err.print(_error_text(f"{json_path} does not exist: run `tidewatch link` first"))
+    """Show the networks built by the last `tidewatch link` (stored in the database)."""
+    try:
+        document = latest_link_run(_engine(database_url))
+    except TidewatchError as error:
+        err.print(_error_text(error))
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    if document is None:
+        err.print(_error_text("no networks yet: run `tidewatch link` first"))
         raise typer.Exit(EXIT_UNUSABLE)
-    document = json.loads(json_path.read_text(encoding="utf-8"))
     if as_json:
         sys.stdout.write(json.dumps(document["networks"], ensure_ascii=False, indent=2) + "\n")
         return
     for network in document["networks"]:
+        selectors = ", ".join(network["selectors"][:4])
+        platforms = ", ".join(network["platforms"])
         out.print(
             Text(
-                f"{network['id']}: {network['size']} accounts on {', '.join(network['platforms'])}; selectors {', '.join(network['selectors'][:4])}"
+                f"{network['id']}: {network['size']} accounts on {platforms}; selectors {selectors}"
             )
         )
 

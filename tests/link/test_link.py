@@ -174,13 +174,20 @@ def test_link_writes_json_and_gexf(tmp_path: Path, demo_database: tuple[str, str
     assert len(document["networks"]) >= 4
     assert (tmp_path / "networks" / "networks.gexf").read_text().startswith("<?xml")
     shown = subprocess.run(
-        [sys.executable, "-m", "tidewatch.cli", "networks", "--json"],
+        [sys.executable, "-m", "tidewatch.cli", "networks", "--json", "--database-url", url],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
     assert json.loads(shown.stdout) == document["networks"]
+    from sqlalchemy import func, select
+
+    from tidewatch.store import tables as t
+
+    with make_engine(url).connect() as conn:
+        members = conn.execute(select(func.count()).select_from(t.network_accounts)).scalar_one()
+    assert members == sum(network["size"] for network in document["networks"])
 
 
 def test_a_new_account_reusing_a_removed_accounts_number_is_flagged_with_the_earlier_account() -> (

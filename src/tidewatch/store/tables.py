@@ -256,3 +256,25 @@ detections = Table(
     ),
     Index("ix_detections_label_score", "label", "score"),
 )
+
+link_runs = Table(
+    "link_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("built_at", UTCDateTime, nullable=False),
+    Column("model_version", String(80), nullable=False),
+    Column("networks", Integer, nullable=False),
+    # The whole result (networks with evidence, account risk, re-emergence), as the console
+    # reads it; networks are derived data, rebuilt by each run and kept per run for audit.
+    Column("document", JSON, nullable=False),
+)
+
+network_accounts = Table(
+    "network_accounts",
+    metadata,
+    Column("run_id", Integer, ForeignKey("link_runs.id"), primary_key=True),
+    Column("network_id", String(40), primary_key=True),
+    Column("platform", String(20), primary_key=True),
+    Column("native_id", String(256), primary_key=True),
+    Index("ix_network_accounts_account", "platform", "native_id"),
+)
