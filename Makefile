@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test install dev lint typecheck bench clean
+.PHONY: run test install dev system-deps lint typecheck bench clean
+
+# System packages some stages use: Tesseract OCR with English, Arabic and Persian (Debian has
+# no Sorani pack; the Arabic and Persian models read Kurdish in Arabic script) and fonts.
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara tesseract-ocr-fas fonts-dejavu-core
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +35,15 @@ test: dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q
+
+## Install the system packages (Debian/Ubuntu, as root). Tests that need them skip without them,
+## except in CI, which installs them and requires them.
+system-deps:
+	@if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -q '^fas$$'; then \
+		echo "system packages already installed"; \
+	else \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); \
+	fi
 
 bench: install
 	$(BIN)/python bench/ingest.py
