@@ -263,7 +263,7 @@ def demo(
     second_stage: SecondStageOption = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Load the bundled synthetic demo data, scan it, and show what the database holds."""
+    """Load the bundled synthetic demo data, scan it, link it into networks, and show it all."""
     try:
         engine = _engine(database_url)
         detector = Detector.load(second_stage=second_stage)
@@ -278,6 +278,7 @@ def demo(
     out.print(database_summary(engine))
     labels = demo_files()[0].parent / "labels.jsonl"
     out.print(detection_summary(engine, labels, detector.version))
+    _run_link(engine, detector.version)
     out.print(f"Database: {engine.url.render_as_string(hide_password=True)}")
     raise typer.Exit(code)
 
@@ -431,44 +432,30 @@ def _link_outputs() -> tuple[Path, Path]:
     return folder / "networks.json", folder / "networks.gexf"
 
 
-@app.command()
-def link(
-    second_stage: SecondStageOption = True,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Build networks of accounts from the database (shared selectors and advert templates);
-    writes var/networks/networks.json (for the console) and networks.gexf (for Gephi)."""
+def _run_link(engine: Engine, version: str) -> None:
+    """Build, store and show networks from the detections of ``version``."""
     import networkx as nx
 
     from tidewatch.link.networks import build_networks, to_gexf
     from tidewatch.link.reemergence import find_reemergence
     from tidewatch.link.risk import account_risk
 
-    try:
-        engine = _engine(database_url)
-        version = Detector.load(second_stage=second_stage).version
-    except (TidewatchError, FileNotFoundError, ValueError) as error:
-        err.print(_error_text(error))
-        raise typer.Exit(EXIT_UNUSABLE) from None
     accounts, posts = pipeline.link_facts(engine, version)
     if not posts:
-        err.print(
-            _error_text(
-                f"no detections of model {version}: run `tidewatch ingest --detect` or `scan --store` first"
-            )
+        raise TidewatchError(
+            f"no detections of model {version}: run `tidewatch ingest --detect` or `scan --store` first"
         )
-        raise typer.Exit(EXIT_UNUSABLE)
     result = build_networks(accounts, posts)
     risks = account_risk(posts, result)
     reemerged = find_reemergence(accounts, posts)
-    json_path, gexf_path = _link_outputs()
-    json_path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "model_version": version,
         "networks": [n.to_json() for n in result.networks],
         "accounts": [r.to_json() for r in risks if r.adverts or r.network],
         "reemergence": [r.to_json() for r in reemerged],
     }
+    json_path, gexf_path = _link_outputs()
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
     nx.write_gexf(to_gexf(result), gexf_path)
     membership = [
@@ -497,6 +484,21 @@ def link(
             )
         )
     out.print(Text(f"stored as link run {run_id}; wrote {json_path} and {gexf_path}"))
+
+
+@app.command()
+def link(
+    second_stage: SecondStageOption = True,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Build networks of accounts from the database (shared selectors, advert templates and
+    images); stores them as a link run and writes var/networks/networks.json and .gexf."""
+    try:
+        engine = _engine(database_url)
+        _run_link(engine, Detector.load(second_stage=second_stage).version)
+    except (TidewatchError, FileNotFoundError, ValueError) as error:
+        err.print(_error_text(error))
+        raise typer.Exit(EXIT_UNUSABLE) from None
 
 
 @app.command()
