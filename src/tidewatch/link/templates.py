@@ -4,9 +4,8 @@ Posts are compared on normalised text in which digit runs, URLs and @handles are
 so "Boat tonight call +44 7700 900123" and "Boat tonight call 0044 7700 900456" become the
 same template. Digits are masked, not deleted, and non-Latin scripts are kept: deleting
 them (as InfoShield does) loses Arabic-script adverts and the numbers that link accounts.
-MinHash over word 3-shingles with locality-sensitive hashing (rensa, in Rust: about fifty
-times faster than datasketch, which made clustering the slowest step) finds near-duplicates
-in time linear in the number of posts.
+MinHash signatures over word 3-shingles (rensa, in Rust) and banded locality-sensitive
+hashing done in bulk with numpy find near-duplicates in time linear in the number of posts.
 """
 
 from __future__ import annotations
@@ -14,7 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Sequence
 
-from rensa import RMinHash, RMinHashLSH
+import numpy as np
+import scipy.sparse as sp
+from rensa import RMinHash
+from scipy.sparse.csgraph import connected_components
 
 from tidewatch.detect.normalise import normalise
 
@@ -44,10 +46,17 @@ def shingles(text: str, size: int = 3) -> set[str]:
 def template_clusters(
     posts: Sequence[tuple[Hashable, str]], *, threshold: float = THRESHOLD, seed: int = 1
 ) -> list[list[Hashable]]:
-    """Groups of post keys whose texts share a template (two or more posts each)."""
-    lsh = RMinHashLSH(threshold=threshold, num_perm=PERMUTATIONS, num_bands=BANDS)
+    """Groups of post keys whose texts share a template (two or more posts each).
+
+    Banded LSH done in bulk: the 64 MinHash values of every post are cut into 16 bands of 4;
+    posts whose band values are equal fall in one bucket and are joined to the bucket's first
+    post if their estimated Jaccard similarity with it reaches ``threshold``; clusters are
+    the connected components. Work grows with posts x bands, not with the size of the
+    buckets: querying each post (the textbook way) compared every post of a popular
+    template with every other one and did not finish on a million posts.
+    """
     keys: list[Hashable] = []
-    hashes: list[RMinHash] = []
+    digests: list[list[int]] = []
     seen: set[Hashable] = set()
     for key, text in posts:
         if key in seen:
@@ -58,23 +67,31 @@ def template_clusters(
             continue  # a three-word post matches too much to be evidence of a template
         signature = RMinHash(num_perm=PERMUTATIONS, seed=seed)
         signature.update(sorted(grams))
-        lsh.insert(len(keys), signature)
         keys.append(key)
-        hashes.append(signature)
-    parent = list(range(len(keys)))
-
-    def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
-
-    for index, signature in enumerate(hashes):
-        for other in lsh.query(signature):
-            # Already in one cluster: no need to compare (most candidates, in a template).
-            if root(index) != root(other) and signature.jaccard(hashes[other]) >= threshold:
-                parent[root(index)] = root(other)
+        digests.append(signature.digest())
+    if len(keys) < 2:
+        return []
+    matrix = np.asarray(digests, dtype=np.uint64)
+    rows = PERMUTATIONS // BANDS
+    sources: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    for band in range(BANDS):
+        block = matrix[:, band * rows : (band + 1) * rows]
+        _, bucket = np.unique(block, axis=0, return_inverse=True)
+        order = np.argsort(bucket, kind="stable")
+        sorted_buckets = bucket[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = sorted_buckets[1:] != sorted_buckets[:-1]
+        representative = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
+        similar = (matrix[order] == matrix[representative]).mean(axis=1) >= threshold
+        keep = similar & (order != representative)
+        sources.append(order[keep])
+        targets.append(representative[keep])
+    source = np.concatenate(sources)
+    target = np.concatenate(targets)
+    graph = sp.coo_matrix((np.ones(len(source)), (source, target)), shape=(len(keys), len(keys)))
+    _count, labels = connected_components(graph, directed=False)
     groups: dict[int, list[Hashable]] = {}
-    for index, key in enumerate(keys):
-        groups.setdefault(root(index), []).append(key)
+    for index, label in enumerate(labels.tolist()):
+        groups.setdefault(label, []).append(keys[index])
     return [members for members in groups.values() if len(members) > 1]
