@@ -49,7 +49,7 @@ def main() -> None:
     print(
         f"networks (selectors + templates + graph): {len(result.networks):,} in {built - clustered:.1f}s = {len(scenario.posts) / (built - clustered):,.0f} posts/s"
     )
-    flags = find_reemergence(scenario.accounts, scenario.posts)
+    flags = find_reemergence(scenario.accounts, scenario.posts, selectors=result.selectors)
     done = time.perf_counter()
     keys = sorted(scenario.network_of)
     ari = adjusted_rand_score(

@@ -447,7 +447,7 @@ def _run_link(engine: Engine, version: str) -> None:
         )
     result = build_networks(accounts, posts)
     risks = account_risk(posts, result)
-    reemerged = find_reemergence(accounts, posts)
+    reemerged = find_reemergence(accounts, posts, selectors=result.selectors)
     document = {
         "model_version": version,
         "networks": [n.to_json() for n in result.networks],

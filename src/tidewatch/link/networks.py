@@ -111,6 +111,8 @@ class LinkResult:
     networks: list[Network]
     graph: nx.Graph
     network_of: dict[AccountKey, str]
+    #: Every account's selectors, with the posts they were written in (re-emergence reuses them).
+    selectors: dict[AccountKey, dict[Selector, list[str]]] = field(default_factory=dict)
 
 
 def account_selectors(
@@ -218,7 +220,7 @@ def build_networks(
         for account in component:
             network_of[account] = network.id
     networks.sort(key=lambda n: (-len(n.accounts), n.id))
-    return LinkResult(networks=networks, graph=strong, network_of=network_of)
+    return LinkResult(networks=networks, graph=strong, network_of=network_of, selectors=selectors)
 
 
 def _add(graph: nx.Graph, a: AccountKey, b: AccountKey, evidence: Evidence) -> None:

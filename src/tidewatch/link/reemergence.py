@@ -46,14 +46,17 @@ def find_reemergence(
     accounts: Sequence[AccountFacts],
     posts: Sequence[PostFacts],
     settings: LinkSettings | None = None,
+    selectors: dict[AccountKey, dict[Selector, list[str]]] | None = None,
 ) -> list[ReEmergence]:
+    """``selectors``: the accounts' selectors if already extracted (``LinkResult.selectors``)."""
     settings = settings or LinkSettings()
     facts = {a.key: a for a in accounts}
     removed = {key: a.removed_at for key, a in facts.items() if a.removed_at is not None}
     if not removed:
         return []
     first_seen = _first_seen(facts, posts)
-    selectors = account_selectors(accounts, posts)
+    if selectors is None:
+        selectors = account_selectors(accounts, posts)
     users: dict[Selector, set[AccountKey]] = {}
     for account, owned in selectors.items():
         for selector in owned:
