@@ -212,10 +212,14 @@ def build_networks(
     )
     networks: list[Network] = []
     network_of: dict[AccountKey, str] = {}
+    posts_of: dict[AccountKey, list[PostFacts]] = {}
+    for post in posts:
+        posts_of.setdefault(post.account, []).append(post)
+    cluster_of = {key: number for number, members in enumerate(clusters) for key in members}
     for component in nx.connected_components(strong):
         if len(component) < 2:
             continue
-        network = _summarise(sorted(component), strong, posts, selectors, clusters)
+        network = _summarise(sorted(component), strong, posts_of, selectors, cluster_of)
         networks.append(network)
         for account in component:
             network_of[account] = network.id
@@ -235,12 +239,11 @@ def _add(graph: nx.Graph, a: AccountKey, b: AccountKey, evidence: Evidence) -> N
 def _summarise(
     members: list[AccountKey],
     graph: nx.Graph,
-    posts: Sequence[PostFacts],
+    posts_of: dict[AccountKey, list[PostFacts]],
     selectors: dict[AccountKey, dict[Selector, list[str]]],
-    clusters: list[list[Any]],
+    cluster_of: dict[Any, int],
 ) -> Network:
-    member_set = set(members)
-    own_posts = [p for p in posts if p.account in member_set]
+    own_posts = [p for account in members for p in posts_of.get(account, ())]
     times = sorted(p.created_at for p in own_posts if p.created_at)
     shared = sorted(
         {
@@ -250,8 +253,7 @@ def _summarise(
             if sum(s in selectors.get(b, {}) for b in members) >= 2
         }
     )
-    post_keys = {p.key for p in own_posts}
-    templates = sum(1 for members_ in clusters if post_keys & set(members_))
+    templates = len({cluster_of[p.key] for p in own_posts if p.key in cluster_of})
     links = [
         {
             "a": f"{a[0]}:{a[1]}",
