@@ -30,6 +30,8 @@ from tidewatch.link.selectors import Selector, selectors_in
 from tidewatch.link.templates import template_clusters
 
 AccountKey = tuple[str, str]
+#: Copies of one picture above which it is treated as common, not as evidence of a network.
+MAX_MEDIA_COPIES = 200
 PostKey = tuple[str, str]
 
 
@@ -150,7 +152,12 @@ def media_selectors(posts: Sequence[PostFacts]) -> dict[PostKey, set[Selector]]:
         return i
 
     for i, (_key, value) in enumerate(hashes):
-        for j, _distance in index.search(value):
+        matches = index.search(value)
+        if len(matches) > MAX_MEDIA_COPIES:
+            # A picture posted this often (a viral news photo, a meme) links nobody, like a
+            # selector past max_share; unioning its copies would cost copies squared.
+            continue
+        for j, _distance in matches:
             parent[root(i)] = root(j)
     found: dict[PostKey, set[Selector]] = {}
     for i, (key, _value) in enumerate(hashes):
