@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -318,10 +317,3 @@ class Detection(_Frozen):
 
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def jsonable(value: Any) -> Any:
-    """Pydantic's JSON mode, for places that need plain dicts (store, CLI)."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return value

@@ -13,8 +13,6 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL. Default: an SQLite file under ``var/`` of the working directory.
     database_url: str = ""
     var_dir: Path = Path("var")
-    #: Source records (and their posts) per ingest transaction.
-    ingest_batch_size: int = 500
 
     def resolved_database_url(self) -> str:
         if self.database_url:

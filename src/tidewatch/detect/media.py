@@ -16,8 +16,7 @@ search is exact, not approximate.
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,13 +232,3 @@ def _descriptors(document: Any) -> Sequence[dict[str, Any]]:
     if isinstance(document, list):
         return [d for d in document if isinstance(d, dict)]
     raise MediaError("not a ThreatExchange descriptor document")
-
-
-def load_bank(path: Path) -> HashBank:
-    bank = HashBank()
-    bank.import_threatexchange(json.loads(path.read_text(encoding="utf-8")), source=path.name)
-    return bank
-
-
-def hashes_of(entries: Iterable[BankEntry]) -> list[str]:
-    return [e.hash for e in entries]

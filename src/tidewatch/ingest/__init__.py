@@ -25,7 +25,7 @@ from tidewatch.ingest import (  # noqa: F401  (each module registers its reader)
     x_v2,
     youtube,
 )
-from tidewatch.ingest.base import READERS, Framing, ReadContext, Reader, Unit, readers_by_priority
+from tidewatch.ingest.base import READERS, ReadContext, Reader, Unit, readers_by_priority
 from tidewatch.ingest.framing import Limits, PeekableStream, detect_framing, iter_units
 from tidewatch.model import Bundle
 
@@ -106,8 +106,3 @@ def read_input(
 ) -> Iterator[Bundle | RecordError]:
     with open_input(path) as stream:
         yield from read_stream(stream, format=format, collector=collector, limits=limits)
-
-
-def framing_of(path: str | Path) -> Framing:
-    with open_input(path) as stream:
-        return detect_framing(stream)

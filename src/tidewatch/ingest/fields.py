@@ -5,12 +5,23 @@ Readers use these instead of ``d["x"]`` so a malformed record says *which* field
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tidewatch.errors import RecordError
 
 _MAX_ID_LENGTH = 256
+
+
+@contextmanager
+def inside(label: str) -> Iterator[None]:
+    """Prefix errors raised within with the record's place, so messages name the full path."""
+    try:
+        yield
+    except RecordError as error:
+        raise RecordError(f"{label}.{error.message}") from error
 
 
 def as_dict(value: Any, field: str) -> dict[str, Any]:

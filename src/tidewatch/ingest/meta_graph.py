@@ -31,8 +31,6 @@ Choices a reviewer should know about:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -105,7 +103,7 @@ class MetaGraphReader(Reader):
             _read_page(response, posts, accounts)
         elif _is_multi_id(response):
             for key, item in response.items():
-                with _inside(key):
+                with f.inside(key):
                     _read_object(f.as_dict(item, "value"), _Around(), posts, accounts)
         else:
             _read_object(response, _Around(), posts, accounts)
@@ -184,15 +182,6 @@ def _error_of(value: Any) -> RecordError:
     return RecordError(f"Graph API error {code_text} ({kind}): {message}")
 
 
-@contextmanager
-def _inside(label: str) -> Iterator[None]:
-    """Prefix errors raised within with the record's place, so messages name the full path."""
-    try:
-        yield
-    except RecordError as error:
-        raise RecordError(f"{label}.{error.message}") from error
-
-
 # --- traversal --------------------------------------------------------------------------
 
 
@@ -200,7 +189,7 @@ def _read_page(page: dict[str, Any], posts: list[Post], accounts: Accounts) -> N
     paging_object, edge = _paging_edge(page)
     around = _Around(paging_object=paging_object, paging_edge=edge)
     for position, item in enumerate(f.dicts(page["data"], "data")):
-        with _inside(f"data[{position}]"):
+        with f.inside(f"data[{position}]"):
             _read_object(item, around, posts, accounts)
 
 
@@ -259,7 +248,7 @@ def _read_nested_comments(
             depth=around.depth + 1,
         )
         for position, child in enumerate(f.dicts(nested.get("data"), f"{edge}.data")):
-            with _inside(f"{edge}.data[{position}]"):
+            with f.inside(f"{edge}.data[{position}]"):
                 _read_object(child, inner, posts, accounts)
 
 
@@ -459,7 +448,7 @@ def _attachments(item: dict[str, Any]) -> tuple[list[Media], tuple[str, ...]]:
     media: list[Media] = []
     links: list[str] = []
     for position, entry in enumerate(entries):
-        with _inside(f"attachments.data[{position}]"):
+        with f.inside(f"attachments.data[{position}]"):
             # An album's own entry only repeats its cover; its photos are the subattachments.
             parts = f.dicts(f.get(entry, "subattachments.data"), "subattachments.data") or [entry]
             for part in parts:
@@ -565,7 +554,7 @@ def _instagram_media(item: dict[str, Any], around: _Around, accounts: Accounts) 
 
 
 def _instagram_medium(item: dict[str, Any], label: str) -> Media:
-    with _inside(label):
+    with f.inside(label):
         media_type = f.text(item, "media_type")
         return Media(
             kind="video" if media_type == "VIDEO" else "photo",

@@ -26,12 +26,9 @@ keeps chats under ``chats.list`` (and ``left_chats.list``). The whole file is on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tidewatch.errors import RecordError
 from tidewatch.ingest import fields as f
 from tidewatch.ingest.base import Framing, ReadContext, Reader, Unit, register
 from tidewatch.model import Account, Bundle, Media, Metrics, Platform, Post, PostKind
@@ -92,7 +89,7 @@ class TelegramExportReader(Reader):
         posts: list[Post] = []
         accounts: Accounts = {}
         for label, chat in _chats(export):
-            with _inside(label):
+            with f.inside(label):
                 _read_chat(chat, posts, accounts)
         return Bundle(
             source=self.source(unit, context), accounts=list(accounts.values()), posts=posts
@@ -109,15 +106,6 @@ def _chats(export: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return chats
 
 
-@contextmanager
-def _inside(label: str) -> Iterator[None]:
-    """Prefix errors raised within with the record's place, so messages name the full path."""
-    try:
-        yield
-    except RecordError as error:
-        raise RecordError(f"{label}.{error.message}") from error
-
-
 def _read_chat(chat: dict[str, Any], posts: list[Post], accounts: Accounts) -> None:
     chat_id = f.req_id(chat, "id")
     chat_type = f.text(chat, "type")
@@ -127,7 +115,7 @@ def _read_chat(chat: dict[str, Any], posts: list[Post], accounts: Accounts) -> N
         accounts.setdefault(channel_account, _account(channel_account, f.text(chat, "name")))
     where = _Chat(chat_id=chat_id, chat_type=chat_type, account_id=channel_account)
     for position, message in enumerate(f.dicts(chat.get("messages"), "messages")):
-        with _inside(f"messages[{position}]"):
+        with f.inside(f"messages[{position}]"):
             if f.text(message, "type") != "message":
                 continue  # service messages (joins, pins, renames) are not posts
             posts.append(_message(message, where, accounts))

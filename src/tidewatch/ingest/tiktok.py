@@ -27,8 +27,6 @@ place in the model; they stay in the source record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from tidewatch.errors import RecordError
@@ -82,14 +80,14 @@ class TikTokResearchReader(Reader):
         accounts: Accounts = {}
         if "videos" in data:
             for position, video in enumerate(f.dicts(data["videos"], "data.videos")):
-                with _inside(f"data.videos[{position}]"):
+                with f.inside(f"data.videos[{position}]"):
                     posts.append(_video(video, accounts))
         elif "comments" in data:
             for position, comment in enumerate(f.dicts(data["comments"], "data.comments")):
-                with _inside(f"data.comments[{position}]"):
+                with f.inside(f"data.comments[{position}]"):
                     posts.append(_comment(comment))
         elif _USER_FIELDS & data.keys():
-            with _inside("data"):
+            with f.inside("data"):
                 account = _user(data, context.options.get("username", ""))
             accounts[account.native_id] = account
         return Bundle(
@@ -112,15 +110,6 @@ def _raise_for_error(response: dict[str, Any]) -> None:
     log_id = f.text(error, "log_id")
     suffix = f" (log_id {log_id})" if log_id else ""
     raise RecordError(f"TikTok Research API error {code or '(no code)'}: {message}{suffix}")
-
-
-@contextmanager
-def _inside(label: str) -> Iterator[None]:
-    """Prefix errors raised within with the record's place, so messages name the full path."""
-    try:
-        yield
-    except RecordError as error:
-        raise RecordError(f"{label}.{error.message}") from error
 
 
 # --- videos -----------------------------------------------------------------------------

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -92,7 +91,7 @@ class YouTubeReader(Reader):
         posts: list[Post] = []
         accounts: Accounts = {}
         for position, item in enumerate(items):
-            with _inside(label.format(position)):
+            with f.inside(label.format(position)):
                 item_kind = f.text(item, "kind") or _ITEM_KIND.get(kind, "")
                 reader = _READERS.get(item_kind)
                 if reader is None:
@@ -139,15 +138,6 @@ def _error_of(value: Any) -> RecordError:
     message_text = "; ".join(dict.fromkeys(m for m in messages if m)) or "no message"
     code = f.text(error, "code") or "?"
     return RecordError(f"YouTube API error {code} ({reason_text}): {message_text}")
-
-
-@contextmanager
-def _inside(label: str) -> Iterator[None]:
-    """Prefix errors raised within with the record's place, so messages name the full path."""
-    try:
-        yield
-    except RecordError as error:
-        raise RecordError(f"{label}.{error.message}") from error
 
 
 # --- videos -----------------------------------------------------------------------------
@@ -250,14 +240,14 @@ def _read_thread(item: dict[str, Any], posts: list[Post], accounts: Accounts) ->
     snippet = _part(item, "snippet")
     video_id = f.opt_id(snippet, "videoId")
     top = f.as_dict(snippet.get("topLevelComment"), "snippet.topLevelComment")
-    with _inside("snippet.topLevelComment"):
+    with f.inside("snippet.topLevelComment"):
         top_post = _comment(
             top, accounts, video_id=video_id, replies=f.count(snippet, "totalReplyCount")
         )
     posts.append(top_post)
     replies = f.dicts(f.get(item, "replies.comments"), "replies.comments")
     for position, reply in enumerate(replies):
-        with _inside(f"replies.comments[{position}]"):
+        with f.inside(f"replies.comments[{position}]"):
             posts.append(_comment(reply, accounts, video_id=video_id, parent_id=top_post.native_id))
 
 

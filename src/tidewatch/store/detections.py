@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, select
 
 from tidewatch.model import Detection, Post, text_sha256
 from tidewatch.store import tables as t
@@ -54,12 +54,3 @@ def save_detections(conn: Connection, pairs: Sequence[tuple[Post, Detection]]) -
     ]
     _bulk_insert(conn, t.detections, rows)
     return len(rows)
-
-
-def count_by_label(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return dict(
-            conn.execute(
-                select(t.detections.c.label, func.count()).group_by(t.detections.c.label)
-            ).all()
-        )
