@@ -278,3 +278,265 @@ network_accounts = Table(
     Column("native_id", String(256), primary_key=True),
     Index("ix_network_accounts_account", "platform", "native_id"),
 )
+
+
+# --- Review, cases, referrals, channels, audit (issue 5) -------------------------------------
+# People are referred to by username in these tables (not by id) so that the audit log and
+# exported decisions stay readable after an account is deactivated.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("display_name", Text, nullable=False, default=""),
+    # analyst | supervisor | liaison | auditor | admin
+    Column("role", String(20), nullable=False),
+    # Liaisons belong to exactly one platform; everyone else to none.
+    Column("platform", String(20)),
+    Column("password_hash", Text),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The public half of the key ("tw_<key_id>_<secret>"), used to find the row.
+    Column("key_id", String(32), nullable=False, unique=True),
+    # SHA-256 of the random secret: the secret itself is shown once and never stored.
+    Column("secret_sha256", String(64), nullable=False),
+    # A partner key is scoped to one platform; a unit key acts as one user.
+    Column("scope", String(20), nullable=False),  # partner | unit
+    Column("platform", String(20)),
+    Column("username", String(80)),
+    Column("label", Text, nullable=False, default=""),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # "post:<id>" or "account:<id>": one item per target, whichever way it entered the queue.
+    Column("target", String(40), nullable=False, unique=True),
+    Column("kind", String(10), nullable=False),  # post | account
+    Column("post_id", Integer, ForeignKey("posts.id")),
+    Column("account_id", Integer, ForeignKey("accounts.id")),
+    Column("platform", String(20), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("priority", Float, nullable=False),
+    Column("priority_factors", JSON, nullable=False, default=dict),
+    Column("status", String(20), nullable=False),  # open | claimed | decided
+    Column("claimed_by", String(80)),
+    Column("claim_expires_at", UTCDateTime),
+    Column("decision", String(20)),  # advert | not_advert | needs_more
+    Column("reason_code", String(60)),
+    Column("decided_by", String(80)),
+    Column("decided_at", UTCDateTime),
+    Column("case_id", Integer, ForeignKey("cases.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_review_items_status_priority", "status", "priority"),
+)
+
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("review_items.id"), nullable=False, index=True),
+    Column("decision", String(20), nullable=False),
+    Column("reason_code", String(60), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("actor", String(80), nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    # The text and model the analyst saw, so exported labels stay true if the post is edited.
+    Column("text_sha256", String(64), nullable=False, default=""),
+    Column("model_version", String(80), nullable=False, default=""),
+    Column("score", Float),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("network_id", String(40)),
+    Column("status", String(20), nullable=False),  # open | closed
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+case_accounts = Table(
+    "case_accounts",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("added_by", String(80), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+case_notes = Table(
+    "case_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("author", String(80), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # What partners see: random, so an id says nothing about how many referrals exist or
+    # which other platforms received them.
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("direction", String(20), nullable=False),  # outbound (to a platform) | inbound
+    Column("platform", String(20), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id")),
+    Column("status", String(30), nullable=False),
+    Column("tlp", String(20), nullable=False),
+    Column("legal_basis", Text, nullable=False, default=""),
+    Column("policies", JSON, nullable=False, default=list),
+    Column("summary", Text, nullable=False, default=""),
+    Column("evidence_refs", JSON, nullable=False, default=list),
+    Column("channel", String(40), nullable=False, default=""),
+    Column("drafted_by", String(80), nullable=False),
+    Column("drafted_at", UTCDateTime, nullable=False),
+    Column("approved_by", String(80)),
+    Column("approved_at", UTCDateTime),
+    # The package exactly as approved and sent, and its SHA-256: what the platform received.
+    Column("package", JSON),
+    Column("package_sha256", String(64)),
+    Column("sent_at", UTCDateTime),
+    Column("acknowledged_at", UTCDateTime),
+    Column("decided_at", UTCDateTime),
+    Column("deadline_at", UTCDateTime),
+    Column("escalated_at", UTCDateTime),
+    Column("resubmission_of", Integer, ForeignKey("referrals.id")),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_referrals_platform_status", "platform", "status"),
+)
+
+referral_items = Table(
+    "referral_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("referral_id", Integer, ForeignKey("referrals.id"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),  # account | post
+    Column("account_id", Integer, ForeignKey("accounts.id")),
+    Column("post_id", Integer, ForeignKey("posts.id")),
+    Column("native_id", String(256), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status", String(30), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("referral_id", Integer, ForeignKey("referrals.id"), nullable=False, index=True),
+    Column("channel", String(40), nullable=False),
+    # Sent with every attempt: the receiver drops a second delivery with the same key.
+    Column("idempotency_key", String(80), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    # A worker's lease: a worker that dies mid-send lets the lease lapse and another resumes.
+    Column("locked_by", String(80)),
+    Column("locked_until", UTCDateTime),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("receipt", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+platform_decisions = Table(
+    "platform_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("referral_id", Integer, ForeignKey("referrals.id"), nullable=False, index=True),
+    Column("item_id", Integer, ForeignKey("referral_items.id")),
+    Column("outcome", String(30), nullable=False),  # the referral status it implies
+    # The DSA statement-of-reasons fields, in the Transparency Database's own vocabulary.
+    Column("statement_id", String(200)),
+    Column("decision_visibility", JSON, nullable=False, default=list),
+    Column("decision_account", String(60)),
+    Column("decision_ground", String(60)),
+    Column("category", String(80)),
+    Column("territorial_scope", JSON, nullable=False, default=list),
+    Column("automated_detection", Boolean),
+    Column("automated_decision", String(60)),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(40), nullable=False),  # partner_api | channel name
+    Column("actor", String(80), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+referral_messages = Table(
+    "referral_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("referral_id", Integer, ForeignKey("referrals.id"), nullable=False, index=True),
+    Column("sender", String(20), nullable=False),  # unit | platform
+    Column("author", String(80), nullable=False),
+    Column("kind", String(30), nullable=False),  # message | information_request
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+channel_checkpoints = Table(
+    "channel_checkpoints",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+    Column("checkpoint", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+rechecks = Table(
+    "rechecks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("referral_items.id"), nullable=False, index=True),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("http_status", Integer),
+    Column("state", String(20), nullable=False),  # live | not_found | suspended | private | error
+    Column("detail", Text, nullable=False, default=""),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("entity_id", String(80), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_entity", "entity", "entity_id"),
+)
+
+# One row: the tip of the audit chain. Updating it first in every audited transaction
+# serialises appends (a row lock on PostgreSQL, the write lock on SQLite), so two
+# transactions can never chain onto the same predecessor.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
