@@ -29,3 +29,16 @@ class FormatError(TidewatchError):
 
 class ConfigError(TidewatchError):
     """A setting (database URL, path, threshold...) is invalid."""
+
+
+class NotFound(TidewatchError):
+    """The thing asked for does not exist (or is not visible to whoever asked)."""
+
+
+class PermissionDenied(TidewatchError):
+    """The actor's role does not allow this action (four eyes, a liaison outside its platform...)."""
+
+
+class Conflict(TidewatchError):
+    """The action clashes with the current state: an item claimed by someone else, a referral
+    that is not in a state that allows the step asked for."""

@@ -55,6 +55,26 @@ _PLATFORM_ALIASES: dict[str, Platform] = {
 }
 
 
+class Recipient(StrEnum):
+    """Who receives referrals: a company, which may run several platforms (Meta: Facebook and
+    Instagram). Partner keys, liaisons and referrals are scoped to one recipient."""
+
+    META = "meta"
+    X = "x"
+    TIKTOK = "tiktok"
+    YOUTUBE = "youtube"
+    TELEGRAM = "telegram"
+
+    @classmethod
+    def of(cls, platform: Platform | str) -> Recipient:
+        platform = Platform(platform)
+        if platform in (Platform.FACEBOOK, Platform.INSTAGRAM):
+            return cls.META
+        if platform is Platform.OTHER:
+            raise ValueError("posts from an unknown platform have no recipient to refer them to")
+        return cls(platform.value)
+
+
 class PostKind(StrEnum):
     POST = "post"
     COMMENT = "comment"

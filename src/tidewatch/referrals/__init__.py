@@ -1,0 +1,1 @@
+"""Referrals: packages per platform, four-eyes approval, platform decisions and outcomes."""
