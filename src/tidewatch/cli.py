@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -32,8 +32,6 @@ from rich.text import Text
 from sqlalchemy import Engine
 
 from tidewatch import pipeline
-from tidewatch.detect.detector import Detector
-from tidewatch.detect.report import evaluation_report
 from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
 from tidewatch.pipeline import detect_and_save
@@ -41,6 +39,9 @@ from tidewatch.settings import get_settings
 from tidewatch.store import IngestReport, load, make_engine, migrate
 from tidewatch.store.networks import latest_link_run, save_link_run
 from tidewatch.store.summary import database_summary, detection_summary
+
+if TYPE_CHECKING:
+    from tidewatch.detect.detector import Detector
 
 app = typer.Typer(
     help="Tidewatch: find, review, preserve and refer accounts that advertise smuggling services.",
@@ -77,6 +78,14 @@ def _error_text(error: object) -> Text:
     """An error line whose message is printed literally: messages quote file names and
     input, which must never be read as Rich markup."""
     return Text.assemble(("error ", "red"), str(error))
+
+
+def _load_detector(second_stage: bool) -> Detector:
+    # Imported on use: the detector pulls in scikit-learn and SciPy, seconds of start-up
+    # that a plain ingest does not need.
+    from tidewatch.detect.detector import Detector
+
+    return Detector.load(second_stage=second_stage)
 
 
 def _engine(database_url: str | None) -> Engine:
@@ -237,7 +246,7 @@ def ingest(
     """Read files into the database: idempotent, crash-safe, one summary line per file."""
     try:
         engine = _engine(database_url)
-        detector = Detector.load(second_stage=second_stage) if detect else None
+        detector = _load_detector(second_stage) if detect else None
     except (TidewatchError, FileNotFoundError, ValueError) as error:
         err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
@@ -266,7 +275,7 @@ def demo(
     """Load the bundled synthetic demo data, scan it, link it into networks, and show it all."""
     try:
         engine = _engine(database_url)
-        detector = Detector.load(second_stage=second_stage)
+        detector = _load_detector(second_stage)
     except (TidewatchError, FileNotFoundError, ValueError) as error:
         err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
@@ -317,7 +326,7 @@ def scan(
 ) -> None:
     """Score every post: one JSON object per post on stdout, in input order (DESIGN.md contract)."""
     try:
-        detector = Detector.load(second_stage=second_stage)
+        detector = _load_detector(second_stage)
         engine = _engine(database_url) if store else None
     except (TidewatchError, FileNotFoundError, ValueError) as error:
         err.print(_error_text(error))
@@ -371,11 +380,10 @@ def evaluate(
     """Precision, recall, F1 and PR-AUC overall, per language and per category."""
     from tidewatch.detect.evaluate import evaluate as run_evaluation
     from tidewatch.detect.evaluate import read_labelled
+    from tidewatch.detect.report import evaluation_report
 
     try:
-        result = run_evaluation(
-            read_labelled(path), Detector.load(second_stage=second_stage), threshold
-        )
+        result = run_evaluation(read_labelled(path), _load_detector(second_stage), threshold)
     except (TidewatchError, FileNotFoundError, OSError) as error:
         err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
@@ -495,7 +503,7 @@ def link(
     images); stores them as a link run and writes var/networks/networks.json and .gexf."""
     try:
         engine = _engine(database_url)
-        _run_link(engine, Detector.load(second_stage=second_stage).version)
+        _run_link(engine, _load_detector(second_stage).version)
     except (TidewatchError, FileNotFoundError, ValueError) as error:
         err.print(_error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None

@@ -9,17 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy import Connection, Engine, func, or_, select
 
-from tidewatch.detect.detector import Detector
 from tidewatch.errors import RecordError
-from tidewatch.link.networks import AccountFacts, PostFacts
 from tidewatch.model import Bundle, Detection, Post
 from tidewatch.store import tables as t
 from tidewatch.store.detections import save_detections
 from tidewatch.store.writer import write_batch
+
+if TYPE_CHECKING:
+    # Types only: importing detection (scikit-learn, SciPy) and linking (networkx) costs
+    # seconds that `tidewatch ingest` without --detect should not pay.
+    from tidewatch.detect.detector import Detector
+    from tidewatch.link.networks import AccountFacts, PostFacts
 
 SCAN_BATCH_POSTS = 512
 
@@ -109,6 +114,8 @@ def detect_and_save(detector: Detector) -> Callable[[Connection, list[Bundle]], 
 
 def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], list[PostFacts]]:
     """Accounts and posts with the detections of ``model_version``, as the link stage takes them."""
+    from tidewatch.link.networks import AccountFacts, PostFacts
+
     detections = (
         select(
             t.detections.c.post_id,
