@@ -485,9 +485,11 @@ def build_package(
     policies broken, the legal basis, evidence references and the TLP marking. Only suspects'
     accounts and their posts: nobody else's data is in a referral."""
     items: list[dict[str, Any]] = []
-    for item in referral.items:
+    # Items are numbered within the referral: the table's own ids run across every platform's
+    # referrals, so their gaps would tell a platform how many items others received.
+    for number, item in enumerate(referral.items, 1):
         entry: dict[str, Any] = {
-            "item_id": item.id,
+            "item_id": number,
             "kind": item.kind,
             "native_id": item.native_id,
             "url": item.url,
@@ -753,14 +755,9 @@ def post_message(
             created_at=now,
         )
     ).inserted_primary_key[0]  # type: ignore[index]
-    audit.record(
-        conn,
-        actor=author,
-        action="referral.message",
-        entity="referral",
-        entity_id=referral.public_id,
-        after={"message_id": message_id, "sender": sender},
-    )
+    # The status change (a row lock on the referral) comes before the message's audit entry
+    # (the audit head's lock), the order every other step takes them in: the other order
+    # deadlocks against a concurrent decision on PostgreSQL.
     if information_request:
         _set_status(
             conn,
@@ -781,6 +778,14 @@ def post_message(
             allowed_from=("more_info_requested",),
             now=now,
         )
+    audit.record(
+        conn,
+        actor=author,
+        action="referral.message",
+        entity="referral",
+        entity_id=referral.public_id,
+        after={"message_id": message_id, "sender": sender},
+    )
     return {
         "id": message_id,
         "sender": sender,
