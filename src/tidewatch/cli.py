@@ -32,6 +32,7 @@ from rich.text import Text
 from sqlalchemy import Engine
 
 from tidewatch import pipeline
+from tidewatch.commands import outbox as outbox_commands
 from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
 from tidewatch.pipeline import detect_and_save
@@ -48,6 +49,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(outbox_commands.app, name="outbox")
 # Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)

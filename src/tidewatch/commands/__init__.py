@@ -1,0 +1,1 @@
+"""Sub-commands of the ``tidewatch`` command line, one module each."""
