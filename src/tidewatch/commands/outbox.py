@@ -185,3 +185,8 @@ def status(
             )
         out.print(table)
     raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    # ``python -m tidewatch.commands.outbox work``: the worker without the whole CLI's imports.
+    app()

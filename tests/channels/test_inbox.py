@@ -1,0 +1,44 @@
+"""The partner inbox: delivery is making the referral visible to the platform's partner API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from tests.channels.channel_kit import Harness, check_channel_contract
+from tests.channels.support import seed
+from tidewatch.channels.inbox import PartnerInboxChannel
+from tidewatch.channels.base import canonical_json
+from tidewatch.referrals import service
+
+
+def test_partner_inbox_passes_the_channel_contract(engine: Engine, tmp_path: Path) -> None:
+    seeded = seed(engine, tmp_path)
+
+    def visible(key: str) -> list[bytes]:
+        # What the partner API lists for the platform: referrals sent or later.
+        with engine.connect() as conn:
+            listed = service.list_referrals(conn, platform="meta", direction="outbound")
+        return [
+            canonical_json(r.package)
+            for r in listed
+            if r.status in service.PARTNER_VISIBLE and r.package and key.startswith(
+                f"referral-{r.public_id}-"
+            )
+        ]
+
+    check_channel_contract(
+        Harness(seeded, PartnerInboxChannel("meta"), visible, None, other_recipient="x")
+    )
+
+
+def test_an_approved_referral_is_not_visible_to_the_platform_until_delivered(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from tests.channels.support import approved
+
+    seeded = seed(engine, tmp_path)
+    waiting = approved(seeded, "x")
+    assert waiting.status == "approved"
+    assert waiting.status not in service.PARTNER_VISIBLE
