@@ -74,7 +74,9 @@ def test_review_to_approved_referral_from_the_command_line(
     drafted = _run(database_url, "refer", "draft", "--as", "ana", "x", "--case", case_id)
     referral_id = drafted.split()[1]
     assert "X Rules" in drafted
-    assert "four eyes" in _run(database_url, "refer", "approve", "--as", "ana", referral_id, code=2)
+    assert "needs supervisor" in _run(
+        database_url, "refer", "approve", "--as", "ana", referral_id, code=2
+    )
     assert "approved by sam" in _run(database_url, "refer", "approve", "--as", "sam", referral_id)
     tracked = [
         json.loads(line) for line in _run(database_url, "refer", "list", "--json").splitlines()
