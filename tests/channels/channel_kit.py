@@ -87,7 +87,7 @@ def check_channel_contract(h: Harness) -> None:
     outcomes, checkpoint = channel.fetch_outcomes(None)
     assert all(isinstance(o, Outcome) for o in outcomes)
     if h.publish is None:
-        assert outcomes == []
+        assert (outcomes, checkpoint) == ([], None)
         assert worker.poll_outcomes(engine, channels)[channel.name].recorded == 0
         with engine.connect() as conn:
             assert worker.get_checkpoint(conn, channel.name) is None
@@ -102,11 +102,15 @@ def check_channel_contract(h: Harness) -> None:
         assert referral(engine, sent.id).status == "removed"
         assert referral(engine, elsewhere.id).status == "approved"
         with engine.connect() as conn:
-            sources = conn.execute(
-                select(t.platform_decisions.c.source).where(
-                    t.platform_decisions.c.referral_id == sent.id
+            sources = (
+                conn.execute(
+                    select(t.platform_decisions.c.source).where(
+                        t.platform_decisions.c.referral_id == sent.id
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             assert sources == [channel.name]
             assert worker.get_checkpoint(conn, channel.name) is not None
         again_report = worker.poll_outcomes(engine, channels)[channel.name]

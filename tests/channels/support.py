@@ -44,7 +44,9 @@ class Seeded:
 def seed(engine: Engine, folder: Path) -> Seeded:
     path = folder / "posts.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in POSTS), "utf-8")
-    report = load(engine, read_input(path, format="generic", collector="test"), input_name=str(path))
+    report = load(
+        engine, read_input(path, format="generic", collector="test"), input_name=str(path)
+    )
     assert report.errors == 0
     with engine.begin() as conn:
         people = {

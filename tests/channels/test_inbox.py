@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 
 from tests.channels.channel_kit import Harness, check_channel_contract
 from tests.channels.support import seed
-from tidewatch.channels.inbox import PartnerInboxChannel
 from tidewatch.channels.base import canonical_json
+from tidewatch.channels.inbox import PartnerInboxChannel
 from tidewatch.referrals import service
 
 
@@ -23,9 +23,9 @@ def test_partner_inbox_passes_the_channel_contract(engine: Engine, tmp_path: Pat
         return [
             canonical_json(r.package)
             for r in listed
-            if r.status in service.PARTNER_VISIBLE and r.package and key.startswith(
-                f"referral-{r.public_id}-"
-            )
+            if r.status in service.PARTNER_VISIBLE
+            and r.package
+            and key.startswith(f"referral-{r.public_id}-")
         ]
 
     check_channel_contract(
