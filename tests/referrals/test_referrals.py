@@ -227,3 +227,34 @@ def test_a_referral_cannot_be_resubmitted_while_it_is_still_open(
     with pytest.raises(Conflict, match="is sent"):
         rs.resubmit(engine, people["ana"], referral.id)
     assert datetime.now(UTC) < (referral.deadline_at or datetime.now(UTC))
+
+
+def test_network_summaries_count_referred_and_removed_accounts(
+    world: tuple[Engine, dict[str, Actor], int],
+) -> None:
+    from tidewatch.store.networks import latest_link_run
+
+    engine, people, case_id = world
+    before = latest_link_run(engine)
+    assert before is not None
+    assert [(n["referred"], n["removed"]) for n in before["networks"]] == [(0, 0)]
+    # A draft and an approval are not referrals yet; delivery is.
+    x = rs.draft(engine, people["ana"], recipient="x", case_id=case_id)
+    rs.approve(engine, people["sam"], x.id)
+    assert latest_link_run(engine)["networks"][0]["referred"] == 0  # type: ignore[index]
+    meta = _sent(engine, people, case_id)
+    with engine.begin() as conn:
+        rs.mark_sent(conn, x.id, actor="worker")
+        rs.record_decision(
+            conn,
+            meta,
+            PlatformDecision(
+                decision_account="DECISION_ACCOUNT_TERMINATED",
+                decision_ground="DECISION_GROUND_INCOMPATIBLE_CONTENT",
+            ),
+            actor="liaison-meta",
+            source="test",
+        )
+    network = latest_link_run(engine)["networks"][0]  # type: ignore[index]
+    # Both network members (x and instagram) were referred; Meta removed the instagram one.
+    assert (network["size"], network["referred"], network["removed"]) == (2, 2, 1)
