@@ -540,3 +540,78 @@ audit_head = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+
+# --- Evidence (issue 6) -----------------------------------------------------------------------
+
+# Content-addressed artifact bytes. Purging (retention) drops the bytes and keeps the row, so
+# manifests and custody logs that name the hash stay explainable.
+evidence_objects = Table(
+    "evidence_objects",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("content", LargeBinary),
+    Column("stored_at", UTCDateTime, nullable=False),
+    Column("purged_at", UTCDateTime),
+)
+
+captures = Table(
+    "captures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id")),
+    Column("title", Text, nullable=False, default=""),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False),  # open | sealed
+    # The signed manifest, exactly as signed (canonical JSON bytes, as text).
+    Column("manifest", Text),
+    Column("manifest_sha256", String(64)),
+    Column("signature", Text),  # Ed25519, hex
+    Column("key_fingerprint", String(64)),
+    Column("public_key", Text),  # PEM, so a bundle verifies without the unit's key store
+    Column("timestamps", JSON, nullable=False, default=list),
+    Column("sealed_at", UTCDateTime),
+    # The tip of this capture's custody chain (see evidence/custody.py).
+    Column("custody_seq", Integer, nullable=False, default=0),
+    Column("custody_head", String(64), nullable=False, default="0" * 64),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_id", Integer, ForeignKey("captures.id"), nullable=False, index=True),
+    # Path inside an export bundle; built from ids and kinds, never from post text or names.
+    Column("path", String(300), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("sha256", String(64), ForeignKey("evidence_objects.sha256"), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("subject", String(80), nullable=False),  # "post:<id>", "account:<id>", "case:<id>"
+    # Holds personal data of people who are not suspects (commenters, tagged people):
+    # redacted in exports unless disclosed deliberately.
+    Column("has_third_party_data", Boolean, nullable=False, default=False),
+    Column("source_url", Text, nullable=False, default=""),
+    Column("captured_at", UTCDateTime, nullable=False),
+    UniqueConstraint("capture_id", "path", name="uq_artifacts_capture_path"),
+)
+
+custody_events = Table(
+    "custody_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_id", Integer, ForeignKey("captures.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column(
+        "event", String(20), nullable=False
+    ),  # captured|sealed|viewed|exported|disclosed|deleted
+    Column("artifact_sha256", String(64)),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("capture_id", "seq", name="uq_custody_events_capture_seq"),
+)
