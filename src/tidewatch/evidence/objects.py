@@ -1,0 +1,46 @@
+"""Artifact bytes, stored once by SHA-256 (the same raw page captured twice is one object)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select
+
+from tidewatch.errors import NotFound
+from tidewatch.store import tables as t
+
+
+def put(conn: Connection, content: bytes, media_type: str) -> str:
+    digest = hashlib.sha256(content).hexdigest()
+    exists = conn.execute(
+        select(t.evidence_objects.c.purged_at).where(t.evidence_objects.c.sha256 == digest)
+    ).first()
+    if exists is None:
+        conn.execute(
+            insert(t.evidence_objects).values(
+                sha256=digest,
+                size=len(content),
+                media_type=media_type,
+                content=content,
+                stored_at=datetime.now(UTC),
+            )
+        )
+    return digest
+
+
+def get(conn: Connection, digest: str) -> bytes:
+    row = conn.execute(
+        select(t.evidence_objects.c.content, t.evidence_objects.c.purged_at).where(
+            t.evidence_objects.c.sha256 == digest
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no evidence object {digest}")
+    if row.content is None:
+        raise NotFound(f"evidence object {digest} was purged at {row.purged_at:%Y-%m-%d}")
+    content: bytes = row.content
+    if hashlib.sha256(content).hexdigest() != digest:
+        # Storage corruption or tampering in the database: never hand such bytes on.
+        raise ValueError(f"evidence object {digest} no longer matches its hash")
+    return content
