@@ -48,7 +48,7 @@ from tidewatch.channels.base import (
     SubmitStatus,
 )
 from tidewatch.channels.config import ChannelSet
-from tidewatch.errors import ConfigError
+from tidewatch.errors import ConfigError, TidewatchError
 from tidewatch.model import Recipient
 from tidewatch.referrals import service
 from tidewatch.store import audit
@@ -237,6 +237,11 @@ def record_result(
             if not done:
                 return outcome("superseded", "another worker had already recorded it")
             service.mark_sent(conn, claimed.referral_id, actor=worker, receipt=result.receipt)
+            conn.execute(
+                update(t.referrals)
+                .where(t.referrals.c.id == claimed.referral_id)
+                .values(channel=claimed.channel.name)
+            )
             _audit(conn, worker, "outbox.delivered", claimed, receipt=result.receipt)
             return outcome("delivered", result.receipt)
 
@@ -405,6 +410,12 @@ def poll_outcomes(
                         )
         except _CheckpointMoved:
             log.info("%s: another worker recorded these outcomes", channel.name)
+        except (TidewatchError, ValueError) as error:
+            # Nothing of the batch was kept and the checkpoint did not move: the next poll
+            # fetches it again (a referral that changed state meanwhile is then refused).
+            log.warning("%s: outcomes not recorded: %s", channel.name, error)
+            report.recorded = report.rejected = 0
+            report.errors.append(f"outcomes not recorded: {error}")
     return reports
 
 
@@ -427,6 +438,10 @@ def apply_outcome(
     referral = service.get(conn, row.id)
     if item.kind is OutcomeKind.DECISION:
         assert item.decision is not None
+        try:
+            item.decision.outcome()
+        except ValueError as error:
+            return str(error)
         known = {i.id for i in referral.items}
         if set(item.decision.item_ids) - known:
             return f"referral {referral.public_id} has no items {sorted(set(item.decision.item_ids) - known)}"
