@@ -57,6 +57,15 @@ def _in_vocabulary(group: str, value: str, field_name: str) -> str:
     return value
 
 
+# Plain strings checked by the validators below (whose messages name the field and list the
+# vocabulary); the enums are declared in the spec for platforms to validate against.
+Visibility = Annotated[str, Field(json_schema_extra=_dsa("DECISION_VISIBILITIES"))]
+AccountDecision = Annotated[str, Field(json_schema_extra=_dsa("DECISION_ACCOUNTS"))]
+Ground = Annotated[str, Field(json_schema_extra=_dsa("DECISION_GROUNDS"))]
+Category = Annotated[str, Field(json_schema_extra=_dsa("STATEMENT_CATEGORIES"))]
+Automated = Annotated[str, Field(json_schema_extra=_dsa("AUTOMATED_DECISIONS"))]
+
+
 class DecisionIn(Model):
     """A platform's decision, in the DSA statement-of-reasons vocabulary. Either
     ``no_violation: true`` (nothing restricted), or a restriction of content
@@ -64,21 +73,15 @@ class DecisionIn(Model):
     ``decision_ground``."""
 
     no_violation: bool = False
-    decision_visibility: list[
-        Annotated[str, Field(json_schema_extra=_dsa("DECISION_VISIBILITIES"))]
-    ] = Field(default_factory=list, max_length=7)
-    decision_account: Annotated[str | None, Field(json_schema_extra=_dsa("DECISION_ACCOUNTS"))] = (
-        None
-    )
-    decision_ground: Annotated[str | None, Field(json_schema_extra=_dsa("DECISION_GROUNDS"))] = None
-    category: Annotated[str | None, Field(json_schema_extra=_dsa("STATEMENT_CATEGORIES"))] = None
+    decision_visibility: list[Visibility] = Field(default_factory=list, max_length=7)
+    decision_account: AccountDecision | None = None
+    decision_ground: Ground | None = None
+    category: Category | None = None
     territorial_scope: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
         default_factory=list, max_length=60, description="ISO 3166-1 alpha-2 country codes"
     )
     automated_detection: bool | None = None
-    automated_decision: Annotated[
-        str | None, Field(json_schema_extra=_dsa("AUTOMATED_DECISIONS"))
-    ] = None
+    automated_decision: Automated | None = None
     statement_id: ShortText | None = Field(
         default=None, description="The platform's own statement-of-reasons id"
     )
