@@ -19,6 +19,7 @@ from tidewatch.errors import Conflict
 from tidewatch.evidence import custody, keys
 from tidewatch.evidence.bundle import export_capture, verify_bundle
 from tidewatch.evidence.capture import Artifact, add_artifact, capture_case
+from tidewatch.store import make_engine, migrate
 from tidewatch.store import tables as t
 
 RFC3161 = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "evidence_rfc3161"
@@ -277,11 +278,29 @@ TAMPERING: list[tuple[str, Edit, str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One good bundle (SQLite) that each tampering test copies and changes: tampering is
+    about the file, so one database is enough here."""
+    folder = tmp_path_factory.mktemp("bundle")
+    key = keys.load_or_create(folder / "unit.pem")
+    engine = make_engine(f"sqlite:///{folder / 'db.sqlite'}")
+    migrate(engine)
+    seed_posts(engine, folder)
+    people = seed_people(engine)
+    case_id = cases.open_case(engine, people["ana"], "c", accounts=[("x", "smug_x")])
+    capture_id = capture_case(engine, people["ana"], case_id, signing_key=key)
+    out = folder / "bundle.zip"
+    export_capture(engine, people["ana"], capture_id, out, signing_key=key)
+    engine.dispose()
+    return out
+
+
 @pytest.mark.parametrize(("what", "edit", "message"), TAMPERING, ids=[t[0] for t in TAMPERING])
 def test_verify_names_the_first_problem_of_a_tampered_bundle(
-    sealed: tuple[Engine, int, Path], tmp_path: Path, what: str, edit: Edit, message: str
+    bundle_file: Path, tmp_path: Path, what: str, edit: Edit, message: str
 ) -> None:
-    _engine, _capture, out = sealed
+    out = bundle_file
     assert verify_bundle(out).ok
     report = verify_bundle(_rewrite(out, tmp_path / "tampered.zip", edit))
     assert not report.ok, what
