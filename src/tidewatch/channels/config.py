@@ -150,21 +150,24 @@ class ChannelSet:
 
 
 def parse_channels(document: Any, *, env: Mapping[str, str], where: str = "channels") -> ChannelSet:
+    """``where`` (the file) starts every error message, followed by the setting's path."""
     if document is None:
         return ChannelSet()
     if not isinstance(document, dict) or set(document) - {"recipients"}:
         raise ConfigError(f"{where}: expected a mapping with one key, 'recipients'")
     recipients = document.get("recipients") or {}
     if not isinstance(recipients, dict):
-        raise ConfigError(f"{where}.recipients must be a mapping of recipient to settings")
+        raise ConfigError(f"{where}: recipients must be a mapping of recipient to settings")
     channels: dict[Recipient, PlatformChannel] = {}
     for key, values in recipients.items():
         try:
             recipient = Recipient(str(key))
         except ValueError:
             known = ", ".join(r.value for r in Recipient)
-            raise ConfigError(f"{where}.recipients: {key!r} is not a recipient ({known})") from None
-        here = f"{where}.recipients.{recipient.value}"
+            raise ConfigError(
+                f"{where}: recipients: {key!r} is not a recipient ({known})"
+            ) from None
+        here = f"{where}: recipients.{recipient.value}"
         if not isinstance(values, dict):
             raise ConfigError(f"{here} must be a mapping of settings")
         if "secret" in values:
