@@ -156,8 +156,9 @@ def test_a_retryable_error_is_retried_with_backoff_and_the_same_key(
     assert "HTTP 503" in row.last_error
     assert row.next_attempt_at >= before + timedelta(seconds=0.2)
     assert referral(engine, sent.id).status == "approved"
-    # Not due yet, then due.
-    assert worker.deliver_one(engine, channels, "w1") is None
+    # Not due a moment before its time; then due.
+    early = row.next_attempt_at - timedelta(milliseconds=1)
+    assert worker.claim(engine, channels, "w1", now=early) is None
     time.sleep(max(0.0, (row.next_attempt_at - datetime.now(UTC)).total_seconds()) + 0.05)
     second = worker.deliver_one(engine, channels, "w1")
     assert second is not None and second[1].status == "delivered"
