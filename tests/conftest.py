@@ -26,6 +26,16 @@ POSTGRES_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("TIDEWATCH_REQUIRE_POSTGRES") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Evidence is signed with the unit key (var/keys/ by default); tests sign with a key of
+    # their own, never the working copy's.
+    if "TIDEWATCH_EVIDENCE_KEY" not in os.environ:
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="tidewatch-test-keys-")
+        os.environ["TIDEWATCH_EVIDENCE_KEY"] = str(Path(folder) / "unit-ed25519.pem")
+
+
 def _postgres_reachable() -> bool:
     try:
         engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})

@@ -258,3 +258,42 @@ def test_network_summaries_count_referred_and_removed_accounts(
     network = latest_link_run(engine)["networks"][0]  # type: ignore[index]
     # Both network members (x and instagram) were referred; Meta removed the instagram one.
     assert (network["size"], network["referred"], network["removed"]) == (2, 2, 1)
+
+
+def test_a_referral_cannot_be_approved_before_its_evidence_is_sealed(
+    world: tuple[Engine, dict[str, Actor], int],
+) -> None:
+    engine, people, case_id = world
+    draft = rs.draft(engine, people["ana"], recipient="meta", case_id=case_id)
+    with pytest.raises(Conflict, match="evidence is not sealed for account:"):
+        rs.approve(engine, people["sam"], draft.id, capture_evidence=False)
+    with engine.connect() as conn:
+        assert rs.get(conn, draft.id).status == "draft"
+        assert conn.execute(select(t.outbox)).first() is None  # nothing can leave
+
+
+def test_approval_seals_the_evidence_first_and_the_package_names_it(
+    world: tuple[Engine, dict[str, Actor], int],
+) -> None:
+    import json
+
+    engine, people, case_id = world
+    draft = rs.draft(engine, people["ana"], recipient="meta", case_id=case_id)
+    approved = rs.approve(engine, people["sam"], draft.id)
+    assert approved.package is not None
+    [reference] = approved.package["evidence"]
+    with engine.connect() as conn:
+        capture = conn.execute(
+            select(t.captures).where(t.captures.c.id == reference["capture_id"])
+        ).one()
+    assert capture.status == "sealed" and capture.manifest_sha256 == reference["manifest_sha256"]
+    subjects = {a["subject"] for a in json.loads(capture.manifest)["artifacts"]}
+    for item in approved.items:
+        assert (
+            f"account:{item.account_id}" if item.kind == "account" else f"post:{item.post_id}"
+        ) in subjects
+    # A later referral of the same accounts reuses the sealed capture rather than re-capturing.
+    again = rs.approve(
+        engine, people["sue"], rs.draft(engine, people["ana"], recipient="meta", case_id=case_id).id
+    )
+    assert again.package is not None and again.package["evidence"] == [reference]

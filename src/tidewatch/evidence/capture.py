@@ -285,6 +285,43 @@ def capture_case(
         title = conn.execute(select(t.cases.c.title).where(t.cases.c.id == case_id)).scalar_one()
     if not content.accounts:
         raise ValueError(f"case {case_id} has no accounts to capture")
+    return _store(engine, actor, content, title, producers, seal, signing_key, tsa_urls)
+
+
+def capture_accounts(
+    engine: Engine,
+    actor: Actor,
+    account_ids: Sequence[int],
+    *,
+    case_id: int | None = None,
+    title: str = "",
+    producers: Sequence[Producer] = (),
+    signing_key: Any = None,
+    tsa_urls: Sequence[str] = (),
+) -> int:
+    """Capture and seal the given accounts with their posts (what a referral lists)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.accounts)
+            .where(t.accounts.c.id.in_(list(account_ids)))
+            .order_by(t.accounts.c.id)
+        ).all()
+        content = _load(conn, case_id, rows)
+    if not content.accounts:
+        raise ValueError("no accounts to capture")
+    return _store(engine, actor, content, title, producers, True, signing_key, tsa_urls)
+
+
+def _store(
+    engine: Engine,
+    actor: Actor,
+    content: CaseContent,
+    title: str,
+    producers: Sequence[Producer],
+    seal: bool,
+    signing_key: Any,
+    tsa_urls: Sequence[str],
+) -> int:
     content.artifacts = stored_artifacts(content)
     # Slow work (browsers, the network) happens before the transaction opens.
     for producer in producers:
@@ -297,7 +334,7 @@ def capture_case(
         capture_id = int(
             conn.execute(
                 insert(t.captures).values(
-                    case_id=case_id,
+                    case_id=content.case_id,
                     title=title,
                     created_by=actor.username,
                     created_at=now,
@@ -316,7 +353,7 @@ def capture_case(
             action="evidence.capture",
             entity="capture",
             entity_id=capture_id,
-            after={"case_id": case_id, "artifacts": len(content.artifacts)},
+            after={"case_id": content.case_id, "artifacts": len(content.artifacts)},
         )
         if seal:
             from tidewatch.evidence.seal import seal_capture

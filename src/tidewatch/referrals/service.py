@@ -18,7 +18,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -397,12 +397,6 @@ def _categories(conn: Connection, post_ids: list[int]) -> set[str]:
     return found
 
 
-#: Checks run at approval, before anything can leave. The evidence stage registers one that
-#: refuses a referral whose evidence is not sealed.
-ApprovalGate = Any
-APPROVAL_GATES: list[ApprovalGate] = []
-
-
 def approve(
     engine: Engine,
     actor: Actor,
@@ -411,10 +405,27 @@ def approve(
     channel: str = "partner_inbox",
     deadline: timedelta = DEFAULT_DEADLINE,
     unit_name: str = "Tidewatch referral unit",
+    capture_evidence: bool = True,
 ) -> Referral:
     """Four eyes: a supervisor other than the drafter approves; the package is frozen and
-    queued for delivery in the same transaction."""
+    queued for delivery in the same transaction.
+
+    Evidence is sealed first: every listed account and post must be in a sealed capture,
+    checked inside the approval's transaction. With ``capture_evidence`` (the default)
+    whatever is not yet sealed is captured and sealed just before; without it, approval
+    is refused until someone captures it."""
+    from tidewatch.evidence.gate import ensure_sealed, sealed_evidence
+
     actor.require(Role.SUPERVISOR)
+    with engine.connect() as conn:
+        drafted_by = get(conn, referral_id).drafted_by
+    if drafted_by == actor.username:
+        raise PermissionDenied(
+            f"{actor.username} drafted referral {referral_id}; "
+            "a different supervisor must approve it (four eyes)"
+        )
+    if capture_evidence:
+        ensure_sealed(engine, actor, referral_id)
     now = datetime.now(UTC)
     with engine.begin() as conn:
         referral = get(conn, referral_id)
@@ -423,8 +434,10 @@ def approve(
                 f"{actor.username} drafted referral {referral.public_id}; "
                 "a different supervisor must approve it (four eyes)"
             )
-        for gate in APPROVAL_GATES:
-            gate(conn, referral)
+        evidence = sealed_evidence(conn, referral.id)
+        known = {ref.get("capture_id") for ref in referral.evidence_refs}
+        fresh = [ref for ref in evidence if ref["capture_id"] not in known]
+        referral = replace(referral, evidence_refs=[*referral.evidence_refs, *fresh])
         package = build_package(
             conn,
             referral,
@@ -446,6 +459,7 @@ def approve(
                 "approved_at": now,
                 "package": package,
                 "package_sha256": digest,
+                "evidence_refs": referral.evidence_refs,
                 "channel": channel,
                 "deadline_at": now + deadline,
             },
