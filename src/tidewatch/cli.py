@@ -36,6 +36,7 @@ from tidewatch.commands import audit as audit_commands
 from tidewatch.commands import outbox as outbox_commands
 from tidewatch.commands import refer as refer_commands
 from tidewatch.commands import review as review_commands
+from tidewatch.commands import serve as serve_commands
 from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
 from tidewatch.pipeline import detect_and_save
@@ -56,6 +57,7 @@ app.add_typer(outbox_commands.app, name="outbox")
 app.add_typer(review_commands.app, name="review")
 app.add_typer(refer_commands.app, name="refer")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(serve_commands.app)  # serve, users, keys
 # Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
