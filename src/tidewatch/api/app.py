@@ -110,4 +110,4 @@ def pool_options(url: str) -> dict[str, Any]:
     database, not on the pool."""
     if url.startswith("sqlite"):
         return {}
-    return {"pool_size": 10, "max_overflow": 30, "pool_timeout": 30}
+    return {"pool_size": 10, "max_overflow": 15, "pool_timeout": 30}
