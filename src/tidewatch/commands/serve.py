@@ -70,6 +70,9 @@ def serve(
         workers=workers,
         log_level="info",
         server_header=False,
+        # Longer than clients' own idle expiry (httpx: 5 s), so a client never sends on a
+        # connection the server is closing at that moment (a read error, not an answer).
+        timeout_keep_alive=65,
     )
 
 
