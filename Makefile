@@ -9,6 +9,8 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 # System packages some stages use: Tesseract OCR with English, Arabic and Persian (Debian has
 # no Sorani pack; the Arabic and Persian models read Kurdish in Arabic script) and fonts.
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara tesseract-ocr-fas fonts-dejavu-core
+# Chromium, for the evidence screenshots (Playwright drives Debian's build; no `playwright install`).
+SYSTEM_PACKAGES += chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +41,8 @@ test: dev
 ## Install the system packages (Debian/Ubuntu, as root). Tests that need them skip without them,
 ## except in CI, which installs them and requires them.
 system-deps:
-	@if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -q '^fas$$'; then \
+	@if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -q '^fas$$' \
+		&& command -v chromium >/dev/null; then \
 		echo "system packages already installed"; \
 	else \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); \
