@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 
 from tidewatch import pipeline
 from tidewatch.commands import audit as audit_commands
+from tidewatch.commands import evidence as evidence_commands
 from tidewatch.commands import outbox as outbox_commands
 from tidewatch.commands import refer as refer_commands
 from tidewatch.commands import review as review_commands
@@ -57,6 +58,7 @@ app.add_typer(outbox_commands.app, name="outbox")
 app.add_typer(review_commands.app, name="review")
 app.add_typer(refer_commands.app, name="refer")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(evidence_commands.app, name="evidence")
 app.add_typer(serve_commands.app)  # serve, users, keys
 # Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
