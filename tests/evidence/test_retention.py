@@ -104,7 +104,7 @@ def test_third_party_data_goes_first_and_the_bundle_still_verifies(
     # The export names the purged artifact as withheld, and verifies.
     out = tmp_path / "after.zip"
     document = export_capture(engine, ana, capture_id, out)
-    assert [w["reason"] for w in document["withheld"]][0].startswith("evidence object")
+    assert next(w["reason"] for w in document["withheld"]).startswith("evidence object")
     assert verify_bundle(out).ok
     # Purging again finds nothing new.
     assert purge(engine, sam, now=_later(182)).objects == 0
