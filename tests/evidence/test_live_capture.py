@@ -32,7 +32,7 @@ from tidewatch.evidence import keys
 from tidewatch.evidence.bundle import export_capture, verify_bundle
 from tidewatch.evidence.capture import capture_case
 from tidewatch.evidence.live import FetchPolicy, UnsafeURL, check_url, fetch, warc
-from tidewatch.evidence.media_fetch import local_file, sniff
+from tidewatch.evidence.media_fetch import content_type, local_file, sniff
 from tidewatch.evidence.producers import standard_producers
 from tidewatch.evidence.render import render_post
 from tidewatch.evidence.screenshot import WIDTH, Screenshotter, chromium_path
@@ -237,6 +237,13 @@ def test_content_types_come_from_the_bytes_signature_when_the_server_gives_none(
     assert sniff(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
     assert sniff(b"\x00\x00\x00\x18ftypmp42") == "video/mp4"
     assert sniff(b"<html>") == "application/octet-stream"
+
+
+def test_a_content_type_header_is_checked_before_it_is_stored() -> None:
+    assert content_type("Image/PNG; charset=binary") == "image/png"
+    assert content_type("video/vnd.example+mp4") == "video/vnd.example+mp4"
+    for hostile in ["", "png", "image/" + "x" * 300, "image/png<script>", "../../x/y"]:
+        assert content_type(hostile) == ""
 
 
 # --- screenshots ----------------------------------------------------------------------------

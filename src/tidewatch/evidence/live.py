@@ -416,8 +416,7 @@ def live_producer(policy: FetchPolicy, *, workers: int = 4) -> Producer:
 
     def produce(content: CaseContent) -> list[Artifact]:
         wanted = targets(content)
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(lambda target: fetch(target[2], policy), wanted))
+        results = fetch_all([url for _, _, url in wanted], policy, workers=workers)
         made = []
         for (stem, subject, url), result in zip(wanted, results, strict=True):
             filename = f"{stem}.warc.gz"

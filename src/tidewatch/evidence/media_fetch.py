@@ -49,6 +49,7 @@ EXTENSIONS = {
 #: Images larger than this are kept but not hashed (decoding one would take too much memory).
 MAX_HASH_PIXELS = 50_000_000
 _LINE = re.compile(r":\d+$")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,40}/[a-z0-9][a-z0-9!#$&^_.+-]{0,50}")
 
 
 def sniff(data: bytes) -> str:
@@ -87,8 +88,11 @@ def sniff(data: bytes) -> str:
     return "application/octet-stream"
 
 
-def _content_type(header: str) -> str:
-    return header.split(";", 1)[0].strip().lower()
+def content_type(header: str) -> str:
+    """The media type a Content-Type header gives, or "" if it is not a well-formed one (a
+    hostile server's header goes into the store, so it is checked, not trusted)."""
+    value = header.split(";", 1)[0].strip().lower()
+    return value if _MEDIA_TYPE.fullmatch(value) else ""
 
 
 @dataclass
@@ -186,7 +190,7 @@ def _downloaded(item: _Item, result: FetchResult) -> list[Artifact]:
     encoding = final.header("content-encoding").strip().lower()
     if encoding not in ("", "identity"):
         return _artifacts(item, None, facts | {"error": f"content encoded as {encoding}"})
-    facts["content_type"] = _content_type(final.header("content-type"))
+    facts["content_type"] = content_type(final.header("content-type"))
     return _artifacts(item, final.body, facts)
 
 
