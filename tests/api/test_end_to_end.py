@@ -96,7 +96,7 @@ def test_from_a_post_to_a_confirmed_removal(
     # The platform, over HTTP with its key: sees it, acknowledges, decides.
     with server.client(meta_key) as meta:
         listed = meta.get("/partner/v1/referrals").json()
-        assert [r["referral_id"] for r in listed["items"]] == [draft.public_id]
+        assert [r["id"] for r in listed["items"]] == [draft.public_id]
         assert meta.post(f"/partner/v1/referrals/{draft.public_id}/acknowledge").status_code == 200
         decided_response = meta.post(
             f"/partner/v1/referrals/{draft.public_id}/decisions",
