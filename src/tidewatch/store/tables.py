@@ -615,3 +615,31 @@ custody_events = Table(
     Column("hash", String(64), nullable=False),
     UniqueConstraint("capture_id", "seq", name="uq_custody_events_capture_seq"),
 )
+
+
+# --- Console sign-in (issue 7) ----------------------------------------------------------------
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # SHA-256 of the random cookie value: a stolen database holds no usable session.
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("username", String(80), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(80), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Index("ix_login_attempts_username_at", "username", "at"),
+)
