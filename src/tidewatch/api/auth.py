@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from tidewatch.store.users import Actor, KeyIdentity, Role, authenticate_key
 
@@ -29,39 +29,57 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def _identity(
-    request: Request, credentials: HTTPAuthorizationCredentials | None, realm: str
-) -> KeyIdentity:
+def _missing(realm: str) -> HTTPException:
+    return HTTPException(
+        401, "an API key is required", headers={"WWW-Authenticate": f'Bearer realm="{realm}"'}
+    )
+
+
+def _invalid(realm: str) -> HTTPException:
+    return HTTPException(
+        401,
+        "the API key is not valid (unknown, malformed or revoked)",
+        headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token"'},
+    )
+
+
+def _key(credentials: HTTPAuthorizationCredentials | None, realm: str) -> str:
+    """The key from the header, refused before any database work when absent or malformed."""
     if credentials is None or not credentials.credentials:
-        raise HTTPException(
-            401, "an API key is required", headers={"WWW-Authenticate": f'Bearer realm="{realm}"'}
-        )
-    # A header can carry anything; only a well-formed key reaches the database.
+        raise _missing(realm)
     key = credentials.credentials
-    identity = None
-    if len(key) <= 200 and key.isascii() and key.isprintable():
-        with engine_of(request).connect() as conn:
-            identity = authenticate_key(conn, key)
+    if len(key) > 200 or not key.isascii() or not key.isprintable() or not key.startswith("tw_"):
+        raise _invalid(realm)
+    return key
+
+
+def _identity(conn: Connection, key: str, realm: str) -> KeyIdentity:
+    identity = authenticate_key(conn, key)
     if identity is None:
-        raise HTTPException(
-            401,
-            "the API key is not valid (unknown, malformed or revoked)",
-            headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token"'},
-        )
+        raise _invalid(realm)
     return identity
 
 
-def partner(
-    request: Request,
+PARTNER_REALM = "tidewatch-partner"
+
+
+async def partner_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(partner_scheme)],
-) -> KeyIdentity:
-    identity = _identity(request, credentials, "tidewatch-partner")
+) -> str:
+    # async: no I/O here, so no hop to a worker thread just to read a header.
+    return _key(credentials, PARTNER_REALM)
+
+
+def partner_identity(conn: Connection, key: str) -> KeyIdentity:
+    """The partner behind ``key``, checked on the connection the request then uses (one
+    connection per request)."""
+    identity = _identity(conn, key, PARTNER_REALM)
     if identity.scope != "partner" or identity.platform is None:
         raise HTTPException(
             403,
             "this is a unit key; the partner API needs a partner key",
             headers={
-                "WWW-Authenticate": 'Bearer realm="tidewatch-partner", error="insufficient_scope"'
+                "WWW-Authenticate": f'Bearer realm="{PARTNER_REALM}", error="insufficient_scope"'
             },
         )
     return identity
@@ -71,19 +89,20 @@ def unit(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(unit_scheme)],
 ) -> Actor:
-    identity = _identity(request, credentials, "tidewatch-unit")
+    realm = "tidewatch-unit"
+    key = _key(credentials, realm)
+    with engine_of(request).connect() as conn:
+        identity = _identity(conn, key, realm)
     if identity.scope != "unit" or identity.actor.role is Role.LIAISON:
         raise HTTPException(
             403,
             "the unit API needs a unit user's key",
-            headers={
-                "WWW-Authenticate": 'Bearer realm="tidewatch-unit", error="insufficient_scope"'
-            },
+            headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="insufficient_scope"'},
         )
     return identity.actor
 
 
-PartnerIdentity = Annotated[KeyIdentity, Depends(partner)]
+PartnerKey = Annotated[str, Depends(partner_key)]
 UnitActor = Annotated[Actor, Depends(unit)]
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from tidewatch.api.auth import PartnerIdentity, engine_of
+from tidewatch.api.auth import PartnerKey, engine_of, partner_identity
 from tidewatch.api.schemas import (
     DecisionIn,
     DecisionOut,
@@ -202,14 +202,14 @@ def _page(
 @router.get("/referrals", response_model=PartnerReferralPage, summary="Referrals to my platform")
 def list_referrals(
     request: Request,
-    identity: PartnerIdentity,
+    key: PartnerKey,
     status: PartnerStatus | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PartnerReferralPage:
     """Referrals delivered to this key's platform, newest first."""
-    where = _outbound_to(identity)
     with engine_of(request).connect() as conn:
+        where = _outbound_to(partner_identity(conn, key))
         rows, items, next_cursor = _page(conn, where, status=status, limit=limit, cursor=cursor)
     return PartnerReferralPage(
         items=[_referral_out(row, items[row.id]) for row in rows], next_cursor=next_cursor
@@ -222,10 +222,9 @@ def list_referrals(
     responses=NOT_FOUND,
     summary="One referral",
 )
-def get_referral(
-    request: Request, identity: PartnerIdentity, public_id: UUID
-) -> PartnerReferralOut:
+def get_referral(request: Request, key: PartnerKey, public_id: UUID) -> PartnerReferralOut:
     with engine_of(request).connect() as conn:
+        identity = partner_identity(conn, key)
         row = _visible_row(conn, _outbound_to(identity), public_id)
         if row is None:
             raise _not_found()
@@ -238,20 +237,22 @@ def get_referral(
     responses=NOT_FOUND,
     summary="Confirm receipt (repeating it changes nothing)",
 )
-def acknowledge(request: Request, identity: PartnerIdentity, public_id: UUID) -> PartnerReferralOut:
-    engine = engine_of(request)
-    try:
-        with engine.begin() as conn:
-            row = _visible_row(conn, _outbound_to(identity), public_id)
-            if row is None:
-                raise _not_found()
-            rs.acknowledge(conn, rs.get(conn, row.id), identity.actor)
-    except Conflict:
-        pass  # acknowledged (or decided) meanwhile by a concurrent request: nothing to do
-    with engine.connect() as conn:
-        row = _visible_row(conn, _outbound_to(identity), public_id)
-        if row is None:  # pragma: no cover - visible referrals stay visible
+def acknowledge(request: Request, key: PartnerKey, public_id: UUID) -> PartnerReferralOut:
+    with engine_of(request).connect() as conn:
+        identity = partner_identity(conn, key)
+        where = _outbound_to(identity)
+        row = _visible_row(conn, where, public_id)
+        if row is None:
             raise _not_found()
+        if row.status == "sent":
+            conn.commit()  # end the read; the step is its own transaction
+            try:
+                with conn.begin():
+                    rs.acknowledge(conn, rs.get(conn, row.id), identity.actor)
+            except Conflict:
+                pass  # acknowledged (or decided) meanwhile by a concurrent request
+            row = _visible_row(conn, where, public_id)
+            assert row is not None  # a delivered referral stays visible
         return _referral_out(row, _items_by_referral(conn, [row.id])[row.id])
 
 
@@ -292,10 +293,11 @@ def decisions_out(conn: Connection, referral: rs.Referral) -> list[DecisionOut]:
     summary="Record the platform's decision (DSA statement-of-reasons vocabulary)",
 )
 def decide(
-    request: Request, identity: PartnerIdentity, public_id: UUID, body: DecisionIn
+    request: Request, key: PartnerKey, public_id: UUID, body: DecisionIn
 ) -> list[DecisionOut]:
     """One decision per referral: a second is a 409 and changes nothing."""
     with engine_of(request).begin() as conn:
+        identity = partner_identity(conn, key)
         row = _visible_row(conn, _outbound_to(identity), public_id)
         if row is None:
             raise _not_found()
@@ -332,10 +334,9 @@ def decide(
     responses=NOT_FOUND,
     summary="Decisions recorded on a referral",
 )
-def list_decisions(
-    request: Request, identity: PartnerIdentity, public_id: UUID
-) -> list[DecisionOut]:
+def list_decisions(request: Request, key: PartnerKey, public_id: UUID) -> list[DecisionOut]:
     with engine_of(request).connect() as conn:
+        identity = partner_identity(conn, key)
         row = _visible_row(conn, _outbound_to(identity), public_id)
         if row is None:
             raise _not_found()
@@ -352,8 +353,9 @@ def messages_out(conn: Connection, referral_id: int) -> list[dict[str, Any]]:
     responses=NOT_FOUND,
     summary="The referral's message thread",
 )
-def list_messages(request: Request, identity: PartnerIdentity, public_id: UUID) -> list[MessageOut]:
+def list_messages(request: Request, key: PartnerKey, public_id: UUID) -> list[MessageOut]:
     with engine_of(request).connect() as conn:
+        identity = partner_identity(conn, key)
         row = _visible_row(conn, _outbound_to(identity), public_id)
         if row is None:
             raise _not_found()
@@ -367,10 +369,9 @@ def list_messages(request: Request, identity: PartnerIdentity, public_id: UUID) 
     responses=NOT_FOUND | CONFLICT,
     summary="Write to the unit (kind information_request asks for more information)",
 )
-def post_message(
-    request: Request, identity: PartnerIdentity, public_id: UUID, body: MessageIn
-) -> MessageOut:
+def post_message(request: Request, key: PartnerKey, public_id: UUID, body: MessageIn) -> MessageOut:
     with engine_of(request).begin() as conn:
+        identity = partner_identity(conn, key)
         row = _visible_row(conn, _outbound_to(identity), public_id)
         if row is None:
             raise _not_found()
@@ -391,9 +392,10 @@ def post_message(
     status_code=201,
     summary="Refer accounts or posts the platform found to the unit",
 )
-def submit(request: Request, identity: PartnerIdentity, body: SubmissionIn) -> SubmissionOut:
-    assert identity.platform is not None
+def submit(request: Request, key: PartnerKey, body: SubmissionIn) -> SubmissionOut:
     with engine_of(request).begin() as conn:
+        identity = partner_identity(conn, key)
+        assert identity.platform is not None
         referral = rs.receive_inbound(
             conn,
             identity.platform,
@@ -408,10 +410,10 @@ def submit(request: Request, identity: PartnerIdentity, body: SubmissionIn) -> S
 
 @router.get("/submissions", response_model=SubmissionPage, summary="My platform's submissions")
 def list_submissions(
-    request: Request, identity: PartnerIdentity, limit: Limit = 50, cursor: Cursor = None
+    request: Request, key: PartnerKey, limit: Limit = 50, cursor: Cursor = None
 ) -> SubmissionPage:
-    where = _inbound_from(identity)
     with engine_of(request).connect() as conn:
+        where = _inbound_from(partner_identity(conn, key))
         rows, items, next_cursor = _page(conn, where, status=None, limit=limit, cursor=cursor)
     return SubmissionPage(
         items=[_submission_out(row, items[row.id]) for row in rows], next_cursor=next_cursor
@@ -424,8 +426,9 @@ def list_submissions(
     responses=NOT_FOUND,
     summary="One of my platform's submissions",
 )
-def get_submission(request: Request, identity: PartnerIdentity, public_id: UUID) -> SubmissionOut:
+def get_submission(request: Request, key: PartnerKey, public_id: UUID) -> SubmissionOut:
     with engine_of(request).connect() as conn:
+        identity = partner_identity(conn, key)
         row = _visible_row(conn, _inbound_from(identity), public_id)
         if row is None:
             raise _not_found()
