@@ -15,10 +15,21 @@ from typing import Any
 
 from tidewatch.errors import RecordError
 from tidewatch.model import Stamp
+from tidewatch.trusted import builder
 
 # 1990-01-01 .. 2100-01-01: outside this an epoch value is almost surely milliseconds or junk.
 _EPOCH_MIN = 631152000
 _EPOCH_MAX = 4102444800
+
+# Built here only from aware times converted to UTC, which is all Stamp's validator checks.
+_stamp = builder(Stamp)
+
+# Stamps already made, by (raw text, naive_is_utc): archives repeat times (a user's creation
+# time on every page it appears on; tweets made in the same second). A Stamp is immutable,
+# so one instance can serve every record that gave the same text. Emptied when full, which
+# bounds its memory without the bookkeeping of an LRU.
+_CACHE_SIZE = 8192
+_cache: dict[tuple[str, bool], Stamp] = {}
 
 
 def parse_time(value: Any, *, field: str, naive_is_utc: bool = False) -> Stamp:
@@ -29,6 +40,17 @@ def parse_time(value: Any, *, field: str, naive_is_utc: bool = False) -> Stamp:
         return _from_epoch(value, raw=str(value), field=field)
     if not isinstance(value, str):
         raise RecordError(f"{field}: expected a time, got {type(value).__name__}")
+    key = (value, naive_is_utc)
+    stamp = _cache.get(key)
+    if stamp is None:
+        stamp = _parse_text(value, field=field, naive_is_utc=naive_is_utc)
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        _cache[key] = stamp
+    return stamp
+
+
+def _parse_text(value: str, *, field: str, naive_is_utc: bool) -> Stamp:
     text = value.strip()
     if not text:
         raise RecordError(f"{field}: empty time")
@@ -45,7 +67,7 @@ def parse_time(value: Any, *, field: str, naive_is_utc: bool = False) -> Stamp:
         if not naive_is_utc:
             raise RecordError(f"{field}: time {value!r} has no time zone")
         moment = moment.replace(tzinfo=UTC)
-    return Stamp(utc=moment.astimezone(UTC), raw=value)
+    return _stamp(utc=moment.astimezone(UTC), raw=value)
 
 
 def maybe_time(value: Any, *, field: str, naive_is_utc: bool = False) -> Stamp | None:
@@ -58,7 +80,7 @@ def maybe_time(value: Any, *, field: str, naive_is_utc: bool = False) -> Stamp |
 def _from_epoch(seconds: int | float, *, raw: str, field: str) -> Stamp:
     if not (_EPOCH_MIN <= seconds <= _EPOCH_MAX):
         raise RecordError(f"{field}: epoch value {raw} is outside 1990-2100 (milliseconds?)")
-    return Stamp(utc=datetime.fromtimestamp(seconds, tz=UTC), raw=raw)
+    return _stamp(utc=datetime.fromtimestamp(seconds, tz=UTC), raw=raw)
 
 
 def _twitter_v1(text: str, field: str) -> datetime:

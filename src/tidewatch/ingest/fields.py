@@ -49,6 +49,8 @@ def dicts(value: Any, field: str) -> list[dict[str, Any]]:
 
 def get(record: dict[str, Any], path: str) -> Any:
     """``get(d, "a.b.c")`` follows nested objects; a missing step gives None."""
+    if "." not in path:  # the common case, without splitting
+        return record.get(path) if isinstance(record, dict) else None
     value: Any = record
     for step in path.split("."):
         if not isinstance(value, dict):

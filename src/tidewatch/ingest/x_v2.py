@@ -65,6 +65,7 @@ from tidewatch.model import (
     Stamp,
 )
 from tidewatch.timeparse import maybe_time
+from tidewatch.trusted import builder
 
 _RESPONSE_KEYS = frozenset({"data", "includes", "errors", "meta", "__twarc"})
 _COMPLIANCE_KEYS = frozenset({"id", "action", "created_at", "redacted_at", "reason"})
@@ -85,6 +86,11 @@ _TWEET_METRICS = {
     "quote_count": "quotes",
     "impression_count": "views",
 }
+# The accessors have checked every value these are given (see tidewatch.trusted).
+_post_of = builder(Post)
+_account_of = builder(Account)
+_metrics_of = builder(Metrics)
+_NO_METRICS = Metrics()  # frozen, so one instance serves every tweet without counts
 _USER_METRICS = {
     "followers_count": "followers",
     "following_count": "following",
@@ -206,13 +212,22 @@ class _Page:
         tweets, users = _split_data(response.get("data"))
         users += _labelled(includes.get("users"), "includes.users")
         for label, user in users:
-            account = _account(user, label)
+            try:
+                account = _account(user)
+            except RecordError as error:
+                raise RecordError(f"{label}.{error.message}") from error
             self.accounts.setdefault(account.native_id, account)
         handles = {a.native_id: a.handle for a in self.accounts.values()}
         media = _media_by_key(includes.get("media"))
         tweets += _labelled(includes.get("tweets"), "includes.tweets")
         for label, tweet in tweets:
-            post = _post(tweet, label, handles, media)
+            # Fields are named relative to the tweet, and the tweet's place is added only
+            # when something is wrong: formatting labels for every field of every tweet
+            # was a measurable part of reading a page.
+            try:
+                post = _post(tweet, handles, media)
+            except RecordError as error:
+                raise RecordError(f"{label}.{error.message}") from error
             self.posts.setdefault(post.version_id, post)
         for position, problem in enumerate(f.dicts(response.get("errors"), "errors")):
             self.errors.append(_api_error(problem, f"errors[{position}]"))
@@ -241,22 +256,26 @@ def _is_user(item: dict[str, Any]) -> bool:
 # --- tweets ---------------------------------------------------------------------------------
 
 
-def _post(
-    tweet: dict[str, Any], label: str, handles: dict[str, str], media: dict[str, Media]
-) -> Post:
-    tweet_id = f.req_id(tweet, "id", label)
-    history = [
-        f.as_id(v, f"{label}.edit_history_tweet_ids")
-        for v in f.as_list(tweet.get("edit_history_tweet_ids"), f"{label}.edit_history_tweet_ids")
-    ]
-    native_id = history[0] if history else tweet_id
-    created_at = maybe_time(tweet.get("created_at"), field=f"{label}.created_at")
+def _post(tweet: dict[str, Any], handles: dict[str, str], media: dict[str, Media]) -> Post:
+    """One tweet; errors name fields relative to the tweet (the caller adds its place)."""
+    tweet_id = f.req_id(tweet, "id")
+    history = tweet.get("edit_history_tweet_ids")
+    native_id = tweet_id
+    if history is not None:
+        ids = [
+            f.as_id(v, "edit_history_tweet_ids")
+            for v in f.as_list(history, "edit_history_tweet_ids")
+        ]
+        native_id = ids[0] if ids else tweet_id
+    created_at = maybe_time(tweet.get("created_at"), field="created_at")
     author_id = f.opt_id(tweet, "author_id")
-    kind, parent_id, quoted_id = _references(tweet, label)
-    entities = _entities(tweet, label)
+    kind, parent_id, quoted_id = _references(tweet)
+    urls, hashtags, mentions = _entities(tweet)
     note = tweet.get("note_tweet")
-    note_text = f.text(f.as_dict(note, f"{label}.note_tweet"), "text") if note is not None else ""
-    return Post(
+    note_text = f.text(f.as_dict(note, "note_tweet"), "text") if note is not None else ""
+    attachments = tweet.get("attachments")
+    metrics = tweet.get("public_metrics")
+    return _post_of(
         platform=Platform.X,
         native_id=native_id,
         version_id=tweet_id,
@@ -270,22 +289,26 @@ def _post(
         quoted_id=quoted_id,
         conversation_id=f.opt_id(tweet, "conversation_id"),
         url=status_url(handles.get(author_id, ""), tweet_id),
-        links=_unique(_link(u, label) for u in entities["urls"] if "media_key" not in u),
-        hashtags=_unique(f.text(h, "tag") for h in entities["hashtags"]),
-        mentions=_unique(f.text(m, "username") for m in entities["mentions"]),
-        media=_attached_media(tweet, label, media),
-        metrics=_metrics(tweet.get("public_metrics"), f"{label}.public_metrics", _TWEET_METRICS),
+        links=_unique([_link(u) for u in urls if "media_key" not in u]) if urls else (),
+        hashtags=_unique([f.text(h, "tag") for h in hashtags]) if hashtags else (),
+        mentions=_unique([f.text(m, "username") for m in mentions]) if mentions else (),
+        media=_attached_media(tweet, media) if attachments is not None else (),
+        metrics=_NO_METRICS
+        if metrics is None
+        else _metrics(metrics, "public_metrics", _TWEET_METRICS),
         availability=Availability.WITHHELD if tweet.get("withheld") else Availability.AVAILABLE,
     )
 
 
-def _references(tweet: dict[str, Any], label: str) -> tuple[PostKind, str, str]:
+def _references(tweet: dict[str, Any]) -> tuple[PostKind, str, str]:
     """(kind, parent_id, quoted_id) from ``referenced_tweets``."""
+    references = tweet.get("referenced_tweets")
+    if references is None:
+        return PostKind.POST, "", ""
     refs: dict[str, str] = {}
-    field = f"{label}.referenced_tweets"
-    for position, ref in enumerate(f.dicts(tweet.get("referenced_tweets"), field)):
+    for position, ref in enumerate(f.dicts(references, "referenced_tweets")):
         ref_type = f.text(ref, "type")
-        refs.setdefault(ref_type, f.req_id(ref, "id", f"{field}[{position}]"))
+        refs.setdefault(ref_type, f.req_id(ref, "id", f"referenced_tweets[{position}]"))
     parent_id = refs.get("replied_to", "")
     if "retweeted" in refs:
         return PostKind.REPOST, parent_id, refs["retweeted"]
@@ -297,33 +320,46 @@ def _references(tweet: dict[str, Any], label: str) -> tuple[PostKind, str, str]:
     return PostKind.POST, "", ""
 
 
-def _entities(tweet: dict[str, Any], label: str) -> dict[str, list[dict[str, Any]]]:
+Entities = list[dict[str, Any]]
+
+
+def _entities(tweet: dict[str, Any]) -> tuple[Entities, Entities, Entities]:
     """URL, hashtag and mention entities of the tweet and of its note (long text), merged."""
-    merged: dict[str, list[dict[str, Any]]] = {"urls": [], "hashtags": [], "mentions": []}
+    urls: Entities = []
+    hashtags: Entities = []
+    mentions: Entities = []
     for path in ("entities", "note_tweet.entities"):
         entities = f.get(tweet, path)
         if entities is None:
             continue
-        entities = f.as_dict(entities, f"{label}.{path}")
-        for key, found in merged.items():
-            found.extend(f.dicts(entities.get(key), f"{label}.{path}.{key}"))
-    return merged
+        entities = f.as_dict(entities, path)
+        for key, found in (("urls", urls), ("hashtags", hashtags), ("mentions", mentions)):
+            value = entities.get(key)
+            if value is not None:
+                found.extend(f.dicts(value, f"{path}.{key}"))
+    return urls, hashtags, mentions
 
 
-def _link(url_entity: dict[str, Any], label: str) -> str:
+_LINK_KEYS = tuple(
+    (key, f"entities.urls.{key}") for key in ("unwound_url", "unwrapped_url", "expanded_url", "url")
+)
+
+
+def _link(url_entity: dict[str, Any]) -> str:
     """The destination a person clicking the link reaches, as far as the payload tells."""
-    for key in ("unwound_url", "unwrapped_url", "expanded_url", "url"):
-        value = f.as_text(url_entity.get(key), f"{label}.entities.urls.{key}").strip()
+    for key, field in _LINK_KEYS:
+        value = url_entity.get(key)
+        if value is None:
+            continue
+        value = f.as_text(value, field).strip()
         if value:
             return f.unwrap_link(value)
     return ""
 
 
-def _attached_media(
-    tweet: dict[str, Any], label: str, media: dict[str, Media]
-) -> tuple[Media, ...]:
-    field = f"{label}.attachments.media_keys"
-    keys = [f.as_id(key, field) for key in f.as_list(f.get(tweet, "attachments.media_keys"), field)]
+def _attached_media(tweet: dict[str, Any], media: dict[str, Media]) -> tuple[Media, ...]:
+    field = "attachments.media_keys"
+    keys = [f.as_id(key, field) for key in f.as_list(f.get(tweet, field), field)]
     # X only includes media for the page's own tweets; a quoted tweet's key often has no
     # entry, and a Media without type or URL would tell a reviewer nothing.
     return tuple(media[key] for key in keys if key in media)
@@ -351,55 +387,62 @@ def _media_by_key(items: Any) -> dict[str, Media]:
 
 def _metrics(value: Any, field: str, names: dict[str, str]) -> Metrics:
     """Known counts go to their Metrics field; other counts (bookmarks, listed) to ``extra``."""
-    if value is None:
-        return Metrics()
     counts = f.as_dict(value, field)
     known: dict[str, int | None] = {}
     extra: dict[str, int] = {}
     for key, raw in counts.items():
-        number = f.as_count(raw, f"{field}.{key}")
-        if number is None:
-            continue
-        if key in names:
-            known[names[key]] = number
+        if type(raw) is int and raw >= 0:  # nearly always; as_count handles the rest
+            number = raw
+        else:
+            checked = f.as_count(raw, f"{field}.{key}")
+            if checked is None:
+                continue
+            number = checked
+        name = names.get(key)
+        if name:
+            known[name] = number
         else:
             extra[key.removesuffix("_count")] = number
-    return Metrics(**known, extra=extra)
+    return _metrics_of(**known, extra=extra)
 
 
 # --- users ----------------------------------------------------------------------------------
 
 
-def _account(user: dict[str, Any], label: str) -> Account:
+def _account(user: dict[str, Any]) -> Account:
+    """One user; errors name fields relative to the user (the caller adds its place)."""
     username = f.text(user, "username")
     if user.get("withheld"):
         availability = Availability.WITHHELD
-    elif f.as_bool(user.get("protected"), f"{label}.protected"):
+    elif f.as_bool(user.get("protected"), "protected"):
         availability = Availability.PRIVATE
     else:
         availability = Availability.AVAILABLE
-    return Account(
+    metrics = user.get("public_metrics")
+    return _account_of(
         platform=Platform.X,
-        native_id=f.req_id(user, "id", label),
+        native_id=f.req_id(user, "id"),
         handle=username,
         display_name=f.text(user, "name"),
         bio=f.text(user, "description"),
         url=profile_url(username),
-        links=_profile_links(user, label),
-        created_at=maybe_time(user.get("created_at"), field=f"{label}.created_at"),
-        verified=f.as_bool(user.get("verified"), f"{label}.verified"),
+        links=_profile_links(user) if "entities" in user else (),
+        created_at=maybe_time(user.get("created_at"), field="created_at"),
+        verified=f.as_bool(user.get("verified"), "verified"),
         location=f.text(user, "location"),
-        metrics=_metrics(user.get("public_metrics"), f"{label}.public_metrics", _USER_METRICS),
+        metrics=_NO_METRICS
+        if metrics is None
+        else _metrics(metrics, "public_metrics", _USER_METRICS),
         availability=availability,
     )
 
 
-def _profile_links(user: dict[str, Any], label: str) -> tuple[str, ...]:
+def _profile_links(user: dict[str, Any]) -> tuple[str, ...]:
     """The profile's website and the links in its bio, expanded from t.co."""
     links: list[str] = []
     for path in ("entities.url.urls", "entities.description.urls"):
-        for url in f.dicts(f.get(user, path), f"{label}.{path}"):
-            links.append(_link(url, label))
+        for url in f.dicts(f.get(user, path), path):
+            links.append(_link(url))
     return _unique(links)
 
 

@@ -1,17 +1,29 @@
 """Write reader bundles to the database: idempotent, batched, one transaction per batch.
 
-Per batch, in one transaction:
+Writing is split in two, so that the half that needs no database can run in another process
+(:mod:`tidewatch.store.loader` does that for large files):
 
-1. source records new to the database are inserted; bundles whose raw bytes are already
-   stored are skipped whole (they were written, completely, by an earlier committed batch);
-2. accounts and posts are inserted if new, keyed by (platform, native_id);
-3. a post whose text differs from every stored version gains a PostVersion (edits);
-4. every post and account seen gets one observation per source record (dated, never
-   overwritten), and media rows are added once per (post, media key).
+* :func:`prepare_batch` turns bundles into plain row tuples, with times already in the form
+  the database driver takes and JSON columns already serialised. It is pure: no database.
+* :func:`apply_batch` writes a prepared batch through ``conn`` (the caller owns the
+  transaction). Per batch, in that one transaction:
+
+  1. source records new to the database are inserted; records whose raw bytes are already
+     stored are skipped whole (they were written, completely, by an earlier committed batch);
+  2. accounts and posts are inserted if new, keyed by (platform, native_id);
+  3. a post whose text differs from every stored version gains a PostVersion (edits);
+  4. every post and account seen gets one observation per source record (dated, never
+     overwritten), and media rows are added once per (post, media key).
 
 A process killed mid-file therefore loses at most the uncommitted batch, and running the same
 command again skips what was committed and writes the rest: the end state equals an
-uninterrupted run. Work is done per batch with set-based queries, not per post.
+uninterrupted run. Work is done per batch with set-based queries, not per post, on the
+driver's own cursor: COPY on PostgreSQL, executemany on SQLite.
+
+New rows get their ids before they are inserted, so nothing is read back: on PostgreSQL from
+the table's sequence, on SQLite as ``max(id) + 1 ...``, which is safe because the batch's
+first statement (the insert of its source records) took SQLite's single write lock, and no
+other connection can add rows until the batch commits.
 """
 
 from __future__ import annotations
@@ -22,23 +34,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import (
-    JSON,
-    Connection,
-    Table,
-    and_,
-    any_,
-    bindparam,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import JSON, Connection, Table, and_, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from tidewatch.model import Account, Bundle, Media, Post, text_sha256
+from tidewatch.model import Account, Bundle, Post, text_sha256
 from tidewatch.store import tables as t
 
 _CHUNK = 900  # keys per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
+
+#: Values as the driver takes them: a row of one table, in the column order of its INSERT.
+Row = tuple[Any, ...]
 
 
 @dataclass
@@ -56,477 +61,282 @@ class BatchCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-@dataclass
-class _Seen:
-    """One sighting of an entity in one source record of the batch."""
+# --- Prepared rows ----------------------------------------------------------------------------
+#
+# Plain tuples of str, int, bytes and None (datetimes on PostgreSQL), because they cross a
+# process boundary by pickling, where model objects cost ten times more. Column orders:
 
-    source_id: int
-    observed_at: datetime
+_SOURCE_COLUMNS = (
+    "id",
+    "sha256",
+    "format",
+    "collector",
+    "origin",
+    "retrieved_at",
+    "retrieved_at_raw",
+    "raw",
+    "ingested_at",
+    "ingest_run_id",
+)
+_ERROR_COLUMNS = ("source_id", "kind", "resource_type", "resource_id", "title", "detail")
+_ACCOUNT_COLUMNS = (
+    "id",
+    "platform",
+    "native_id",
+    "handle",
+    "display_name",
+    "bio",
+    "url",
+    "links",
+    "created_at",
+    "created_at_raw",
+    "verified",
+    "location",
+    "first_seen_at",
+    "profile_at",
+    "first_source_id",
+)
+_ACCOUNT_OBSERVATION_COLUMNS = (
+    "account_id",
+    "source_id",
+    "observed_at",
+    "handle",
+    "display_name",
+    "bio",
+    "availability",
+    "followers",
+    "following",
+    "posts",
+    "extra",
+)
+_POST_COLUMNS = (
+    "id",
+    "platform",
+    "native_id",
+    "kind",
+    "account_native_id",
+    "text",
+    "title",
+    "lang",
+    "created_at",
+    "created_at_raw",
+    "url",
+    "links",
+    "hashtags",
+    "mentions",
+    "parent_native_id",
+    "quoted_native_id",
+    "forwarded_from",
+    "conversation_id",
+    "version_count",
+    "current_version_at",
+    "first_seen_at",
+    "first_source_id",
+)
+_VERSION_COLUMNS = (
+    "post_id",
+    "version_no",
+    "version_native_id",
+    "text",
+    "text_sha256",
+    "edited_at",
+    "edited_at_raw",
+    "first_seen_at",
+    "source_id",
+)
+_POST_OBSERVATION_COLUMNS = (
+    "post_id",
+    "source_id",
+    "observed_at",
+    "availability",
+    "likes",
+    "shares",
+    "comments",
+    "quotes",
+    "views",
+    "extra",
+)
+_MEDIA_COLUMNS = (
+    "post_id",
+    "media_key",
+    "kind",
+    "native_id",
+    "url",
+    "preview_url",
+    "duration_ms",
+    "width",
+    "height",
+    "local_path",
+    "alt_text",
+    "transcript",
+    "first_source_id",
+)
 
-
-@dataclass
-class _PostGroup:
-    sightings: list[tuple[Post, _Seen]] = field(default_factory=list)
-
-
-def write_batch(
-    conn: Connection, bundles: Sequence[Bundle], *, run_id: int | None = None
-) -> BatchCounts:
-    """Write ``bundles`` using ``conn`` (the caller owns the transaction)."""
-    counts = BatchCounts(records=len(bundles))
-    now = datetime.now(UTC)
-    fresh = _insert_sources(conn, bundles, now, run_id)
-    counts.records_skipped = len(bundles) - len(fresh)
-    if not fresh:
-        return counts
-
-    account_sightings: dict[tuple[str, str], list[tuple[Account, _Seen]]] = {}
-    post_groups: dict[tuple[str, str], _PostGroup] = {}
-    for bundle, seen in fresh:
-        for account in bundle.accounts:
-            account_sightings.setdefault((account.platform.value, account.native_id), []).append(
-                (account, seen)
-            )
-        for post in bundle.posts:
-            post_groups.setdefault(post.key, _PostGroup()).sightings.append((post, seen))
-
-    _write_accounts(conn, account_sightings, counts)
-    _write_posts(conn, post_groups, counts)
-    return counts
-
-
-def _insert_sources(
-    conn: Connection, bundles: Sequence[Bundle], now: datetime, run_id: int | None
-) -> list[tuple[Bundle, _Seen]]:
-    by_sha: dict[str, Bundle] = {}
-    for bundle in bundles:
-        by_sha.setdefault(bundle.source.sha256, bundle)
-    stored = _existing(conn, t.source_records.c.sha256, list(by_sha), t.source_records.c.sha256)
-    new = [(sha, b) for sha, b in by_sha.items() if sha not in stored]
-    if not new:
-        return []
-    rows = []
-    for sha, bundle in new:
-        source = bundle.source
-        rows.append(
-            {
-                "sha256": sha,
-                "format": source.format,
-                "collector": source.collector,
-                "origin": source.origin,
-                "retrieved_at": source.retrieved_at.utc if source.retrieved_at else None,
-                "retrieved_at_raw": source.retrieved_at.raw if source.retrieved_at else None,
-                "ingested_at": now,
-                "raw": source.raw,
-                "ingest_run_id": run_id,
-            }
-        )
-    ids = _insert_returning_ids(conn, t.source_records, rows, ("sha256",))
-    error_rows: list[dict[str, Any]] = []
-    result = []
-    for (_sha, bundle), source_id in zip(new, ids, strict=True):
-        source = bundle.source
-        seen = _Seen(source_id, source.retrieved_at.utc if source.retrieved_at else now)
-        result.append((bundle, seen))
-        error_rows.extend(
-            {
-                "source_id": source_id,
-                "kind": e.kind.value,
-                "resource_type": e.resource_type,
-                "resource_id": e.resource_id,
-                "title": e.title,
-                "detail": e.detail,
-            }
-            for e in source.errors
-        )
-    if error_rows:
-        _bulk_insert(conn, t.api_errors, error_rows)
-    return result
-
-
-def _write_accounts(
-    conn: Connection,
-    sightings: dict[tuple[str, str], list[tuple[Account, _Seen]]],
-    counts: BatchCounts,
-) -> None:
-    if not sightings:
-        return
-    existing = _existing_by_key(
-        conn,
-        t.accounts,
-        list(sightings),
-        (t.accounts.c.profile_at, t.accounts.c.handle, t.accounts.c.display_name, t.accounts.c.bio),
-    )
-    new_rows = []
-    new_keys = []
-    renamed = []
-    for key, seen_list in sightings.items():
-        latest, latest_seen = max(seen_list, key=lambda pair: pair[1].observed_at)
-        if key not in existing:
-            first_seen = min(s.observed_at for _, s in seen_list)
-            new_keys.append(key)
-            new_rows.append(
-                _account_row(latest, first_seen, latest_seen.observed_at, seen_list[0][1].source_id)
-            )
-            continue
-        row_id, profile_at, *profile = existing[key]
-        counts.accounts_updated += 1
-        # The profile columns hold the latest sighting; older sightings only add observations.
-        if latest_seen.observed_at >= profile_at and profile != [
-            latest.handle,
-            latest.display_name,
-            latest.bio,
-        ]:
-            renamed.append(
-                {
-                    "b_id": row_id,
-                    "handle": latest.handle,
-                    "display_name": latest.display_name,
-                    "bio": latest.bio,
-                    "profile_at": latest_seen.observed_at,
-                }
-            )
-    ids = dict(
-        zip(
-            new_keys,
-            _insert_returning_ids(conn, t.accounts, new_rows, ("platform", "native_id")),
-            strict=True,
-        )
-    )
-    counts.accounts_new += len(ids)
-    if renamed:
-        conn.execute(
-            update(t.accounts)
-            .where(t.accounts.c.id == bindparam("b_id"))
-            .values(
-                handle=bindparam("handle"),
-                display_name=bindparam("display_name"),
-                bio=bindparam("bio"),
-                profile_at=bindparam("profile_at"),
-            ),
-            renamed,
-        )
-    for key, (row_id, *_rest) in existing.items():
-        ids[key] = row_id
-    observation_rows = []
-    for key, seen_list in sightings.items():
-        done: set[int] = set()
-        for account, seen in seen_list:
-            if seen.source_id in done:
-                continue
-            done.add(seen.source_id)
-            m = account.metrics
-            observation_rows.append(
-                {
-                    "account_id": ids[key],
-                    "source_id": seen.source_id,
-                    "observed_at": seen.observed_at,
-                    "handle": account.handle,
-                    "display_name": account.display_name,
-                    "bio": account.bio,
-                    "availability": account.availability.value,
-                    "followers": m.followers,
-                    "following": m.following,
-                    "posts": m.posts,
-                    "extra": m.extra,
-                }
-            )
-    _bulk_insert(conn, t.account_observations, observation_rows)
+# A prepared account: (fields, observation), where fields are _ACCOUNT_COLUMNS[1:12]
+# (platform .. location; fields[0:2] is the key and fields[2:5] the profile) and observation
+# is _ACCOUNT_OBSERVATION_COLUMNS[3:].
+PreparedAccount = tuple[Row, Row]
+# A prepared post: (fields, text_sha256, version_time, version, observation, media), where
+# fields are _POST_COLUMNS[1:18] (platform .. conversation_id; fields[0:2] is the key),
+# version_time is when this text was current (the edit time, else the creation time, else
+# None: the sighting's time), version is _VERSION_COLUMNS[2:7], observation is
+# _POST_OBSERVATION_COLUMNS[3:] and media holds _MEDIA_COLUMNS[1:12] per item.
+PreparedPost = tuple[Row, str, Any, Row, Row, tuple[Row, ...]]
 
 
-def _account_row(
-    account: Account, first_seen: datetime, profile_at: datetime, source_id: int
-) -> dict[str, Any]:
-    return {
-        "platform": account.platform.value,
-        "native_id": account.native_id,
-        "handle": account.handle,
-        "display_name": account.display_name,
-        "bio": account.bio,
-        "url": account.url,
-        "links": list(account.links),
-        "created_at": account.created_at.utc if account.created_at else None,
-        "created_at_raw": account.created_at.raw if account.created_at else None,
-        "verified": account.verified,
-        "location": account.location,
-        "first_seen_at": first_seen,
-        "profile_at": profile_at,
-        "first_source_id": source_id,
-    }
+@dataclass(slots=True)
+class PreparedRecord:
+    """One source record and what its bundle says, as rows without database ids."""
+
+    sha256: str
+    source: Row  # _SOURCE_COLUMNS[1:8]
+    observed_at: Any  # retrieved_at in database form; None: the time of writing
+    errors: list[Row]  # _ERROR_COLUMNS[1:]
+    accounts: list[PreparedAccount]
+    posts: list[PreparedPost]
 
 
-def _earliest(sightings: list[tuple[Any, _Seen]]) -> datetime:
-    if len(sightings) == 1:  # nearly always: a post seen once in a batch
-        return sightings[0][1].observed_at
-    return min(seen.observed_at for _, seen in sightings)
+@dataclass(slots=True)
+class PreparedBatch:
+    """What :func:`apply_batch` writes in one transaction, for one kind of database."""
+
+    dialect: str
+    records: list[PreparedRecord] = field(default_factory=list)
 
 
-def _version_time(post: Post, seen: _Seen) -> datetime:
-    """When this text was current: the edit time if given, else when the post was made."""
-    if post.edited_at:
-        return post.edited_at.utc
-    if post.created_at:
-        return post.created_at.utc
-    return seen.observed_at
+def prepare_batch(bundles: Iterable[Bundle], dialect: str) -> PreparedBatch:
+    """Rows for ``bundles`` in the value forms of ``dialect`` ("sqlite" or "postgresql")."""
+    to_db = db_time(dialect)
+    return PreparedBatch(dialect, [prepare_record(bundle, to_db) for bundle in bundles])
 
 
-def _write_posts(
-    conn: Connection, groups: dict[tuple[str, str], _PostGroup], counts: BatchCounts
-) -> None:
-    if not groups:
-        return
-    existing = _existing_by_key(
-        conn, t.posts, list(groups), (t.posts.c.version_count, t.posts.c.current_version_at)
-    )
-    # Every distinct text of every post in the batch, oldest first.
-    texts: dict[tuple[str, str], list[tuple[str, Post, _Seen]]] = {}
-    for key, group in groups.items():
-        distinct: dict[str, tuple[str, Post, _Seen]] = {}
-        for post, seen in group.sightings:
-            sha = text_sha256(post.text)
-            if sha not in distinct:
-                distinct[sha] = (sha, post, seen)
-        texts[key] = sorted(distinct.values(), key=lambda item: _version_time(item[1], item[2]))
-
-    new_keys = [key for key in groups if key not in existing]
-    new_rows = []
-    for key in new_keys:
-        sightings = groups[key].sightings
-        _sha, current, current_seen = texts[key][-1]
-        first = _earliest(sightings)
-        new_rows.append(
-            _post_row(current, current_seen, first, len(texts[key]), sightings[0][1].source_id)
-        )
-    ids = dict(
-        zip(
-            new_keys,
-            _insert_returning_ids(conn, t.posts, new_rows, ("platform", "native_id")),
-            strict=True,
-        )
-    )
-    counts.posts_new += len(ids)
-
-    version_rows: list[dict[str, Any]] = []
-    for key in new_keys:
-        for number, (sha, post, seen) in enumerate(texts[key], start=1):
-            version_rows.append(_version_row(ids[key], number, sha, post, seen))
-
-    old_keys = [key for key in groups if key in existing]
-    counts.posts_updated += len(old_keys)
-    if old_keys:
-        _add_versions_to_existing(conn, old_keys, existing, texts, version_rows, counts)
-        for key in old_keys:
-            ids[key] = existing[key][0]
-    if version_rows:
-        _bulk_insert(conn, t.post_versions, version_rows)
-    _write_observations_and_media(
-        conn, groups, ids, existing_ids={existing[k][0] for k in old_keys}
+def prepare_record(bundle: Bundle, to_db: Callable[[datetime], Any]) -> PreparedRecord:
+    source = bundle.source
+    sha = source.sha256
+    retrieved = source.retrieved_at
+    observed = to_db(retrieved.utc) if retrieved else None
+    return PreparedRecord(
+        sha,
+        (
+            sha,
+            source.format,
+            source.collector,
+            source.origin,
+            observed,
+            retrieved.raw if retrieved else None,
+            source.raw,
+        ),
+        observed,
+        [(e.kind.value, e.resource_type, e.resource_id, e.title, e.detail) for e in source.errors],
+        [_prepare_account(account, to_db) for account in bundle.accounts],
+        [_prepare_post(post, to_db) for post in bundle.posts],
     )
 
 
-def _add_versions_to_existing(
-    conn: Connection,
-    keys: list[tuple[str, str]],
-    existing: dict[tuple[str, str], tuple[Any, ...]],
-    texts: dict[tuple[str, str], list[tuple[str, Post, _Seen]]],
-    version_rows: list[dict[str, Any]],
-    counts: BatchCounts,
-) -> None:
-    post_ids = [existing[key][0] for key in keys]
-    stored: set[tuple[int, str]] = set()
-    for chunk in _chunks(post_ids):
-        stored.update(
-            (row.post_id, row.text_sha256)
-            for row in conn.execute(
-                select(t.post_versions.c.post_id, t.post_versions.c.text_sha256).where(
-                    _in(conn, t.post_versions.c.post_id, chunk)
-                )
+def _prepare_account(account: Account, to_db: Callable[[datetime], Any]) -> PreparedAccount:
+    created = account.created_at
+    m = account.metrics
+    return (
+        (
+            account.platform.value,
+            account.native_id,
+            account.handle,
+            account.display_name,
+            account.bio,
+            account.url,
+            _json_list(account.links),
+            to_db(created.utc) if created else None,
+            created.raw if created else None,
+            account.verified,
+            account.location,
+        ),
+        (
+            account.handle,
+            account.display_name,
+            account.bio,
+            account.availability.value,
+            m.followers,
+            m.following,
+            m.posts,
+            _json_dict(m.extra),
+        ),
+    )
+
+
+def _prepare_post(post: Post, to_db: Callable[[datetime], Any]) -> PreparedPost:
+    created = post.created_at
+    edited = post.edited_at
+    created_db = to_db(created.utc) if created else None
+    edited_db = to_db(edited.utc) if edited else None
+    text = post.text
+    sha = text_sha256(text)
+    m = post.metrics
+    return (
+        (
+            post.platform.value,
+            post.native_id,
+            post.kind.value,
+            post.account_id,
+            text,
+            post.title,
+            post.lang,
+            created_db,
+            created.raw if created else None,
+            post.url,
+            _json_list(post.links),
+            _json_list(post.hashtags),
+            _json_list(post.mentions),
+            post.parent_id,
+            post.quoted_id,
+            post.forwarded_from,
+            post.conversation_id,
+        ),
+        sha,
+        edited_db if edited else created_db,
+        (post.version_id, text, sha, edited_db, edited.raw if edited else None),
+        (
+            post.availability.value,
+            m.likes,
+            m.shares,
+            m.comments,
+            m.quotes,
+            m.views,
+            _json_dict(m.extra),
+        ),
+        tuple(
+            (
+                item.key,
+                item.kind,
+                item.native_id,
+                item.url,
+                item.preview_url,
+                item.duration_ms,
+                item.width,
+                item.height,
+                item.local_path,
+                item.alt_text,
+                item.transcript,
             )
-        )
-    with_text: list[dict[str, Any]] = []
-    count_only: list[dict[str, Any]] = []
-    for key in keys:
-        post_id, version_count, current_at = existing[key]
-        added = [
-            (sha, post, seen) for sha, post, seen in texts[key] if (post_id, sha) not in stored
-        ]
-        if not added:
-            continue
-        counts.posts_edited += 1
-        for offset, (sha, post, seen) in enumerate(added, start=1):
-            version_rows.append(_version_row(post_id, version_count + offset, sha, post, seen))
-        _sha, newest, newest_seen = added[-1]
-        newest_at = _version_time(newest, newest_seen)
-        row: dict[str, Any] = {"b_id": post_id, "version_count": version_count + len(added)}
-        # Seeing an older version late must not replace the current text.
-        if current_at is None or newest_at >= current_at:
-            with_text.append(row | {"text": newest.text, "current_version_at": newest_at})
-        else:
-            count_only.append(row)
-    posts_by_id = update(t.posts).where(t.posts.c.id == bindparam("b_id"))
-    if with_text:
-        conn.execute(
-            posts_by_id.values(
-                version_count=bindparam("version_count"),
-                text=bindparam("text"),
-                current_version_at=bindparam("current_version_at"),
-            ),
-            with_text,
-        )
-    if count_only:
-        conn.execute(posts_by_id.values(version_count=bindparam("version_count")), count_only)
+            for item in post.media
+            if item.key
+        ),
+    )
 
 
-def _write_observations_and_media(
-    conn: Connection,
-    groups: dict[tuple[str, str], _PostGroup],
-    ids: dict[tuple[str, str], int],
-    existing_ids: set[int],
-) -> None:
-    observation_rows = []
-    media_candidates: dict[tuple[int, str], tuple[Media, int]] = {}
-    for key, group in groups.items():
-        post_id = ids[key]
-        done: set[int] = set()
-        for post, seen in group.sightings:
-            for item in post.media:
-                media_candidates.setdefault((post_id, item.key), (item, seen.source_id))
-            if seen.source_id in done:
-                continue
-            done.add(seen.source_id)
-            m = post.metrics
-            observation_rows.append(
-                {
-                    "post_id": post_id,
-                    "source_id": seen.source_id,
-                    "observed_at": seen.observed_at,
-                    "availability": post.availability.value,
-                    "likes": m.likes,
-                    "shares": m.shares,
-                    "comments": m.comments,
-                    "quotes": m.quotes,
-                    "views": m.views,
-                    "extra": m.extra,
-                }
-            )
-    _bulk_insert(conn, t.post_observations, observation_rows)
-    if not media_candidates:
-        return
-    stored: set[tuple[int, str]] = set()
-    recheck = sorted({post_id for post_id, _ in media_candidates if post_id in existing_ids})
-    for chunk in _chunks(recheck):
-        stored.update(
-            (row.post_id, row.media_key)
-            for row in conn.execute(
-                select(t.media.c.post_id, t.media.c.media_key).where(
-                    _in(conn, t.media.c.post_id, chunk)
-                )
-            )
-        )
-    rows = [
-        {
-            "post_id": post_id,
-            "media_key": media_key,
-            "kind": item.kind,
-            "native_id": item.native_id,
-            "url": item.url,
-            "preview_url": item.preview_url,
-            "duration_ms": item.duration_ms,
-            "width": item.width,
-            "height": item.height,
-            "local_path": item.local_path,
-            "alt_text": item.alt_text,
-            "transcript": item.transcript,
-            "first_source_id": source_id,
-        }
-        for (post_id, media_key), (item, source_id) in media_candidates.items()
-        if (post_id, media_key) not in stored and media_key
-    ]
-    if rows:
-        _bulk_insert(conn, t.media, rows)
+def db_time(dialect: str) -> Callable[[datetime], Any]:
+    """How an aware datetime is handed to the driver: psycopg takes it as it is; SQLite
+    stores the text SQLAlchemy's DATETIME would store. In one dialect the forms order like
+    the times they stand for (the SQLite text is UTC with fixed widths), which lets the
+    writer compare them with what it reads back without converting."""
+    if dialect == "postgresql":
+        return _same
+    if dialect == "sqlite":
+        return _sqlite_utc_text
+    raise ValueError(f"database {dialect!r} is not supported")
 
 
-def _post_row(
-    post: Post, seen: _Seen, first: datetime, versions: int, source_id: int
-) -> dict[str, Any]:
-    return {
-        "platform": post.platform.value,
-        "native_id": post.native_id,
-        "kind": post.kind.value,
-        "account_native_id": post.account_id,
-        "text": post.text,
-        "title": post.title,
-        "lang": post.lang,
-        "created_at": post.created_at.utc if post.created_at else None,
-        "created_at_raw": post.created_at.raw if post.created_at else None,
-        "url": post.url,
-        "links": list(post.links),
-        "hashtags": list(post.hashtags),
-        "mentions": list(post.mentions),
-        "parent_native_id": post.parent_id,
-        "quoted_native_id": post.quoted_id,
-        "forwarded_from": post.forwarded_from,
-        "conversation_id": post.conversation_id,
-        "version_count": versions,
-        "current_version_at": _version_time(post, seen),
-        "first_seen_at": first,
-        "first_source_id": source_id,
-    }
-
-
-def _version_row(post_id: int, number: int, sha: str, post: Post, seen: _Seen) -> dict[str, Any]:
-    return {
-        "post_id": post_id,
-        "version_no": number,
-        "version_native_id": post.version_id,
-        "text": post.text,
-        "text_sha256": sha,
-        "edited_at": post.edited_at.utc if post.edited_at else None,
-        "edited_at_raw": post.edited_at.raw if post.edited_at else None,
-        "first_seen_at": seen.observed_at,
-        "source_id": seen.source_id,
-    }
-
-
-def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows with the driver's fastest path: COPY on PostgreSQL, a plain
-    executemany of tuples on SQLite. Values are converted as each column's type would
-    convert them, without SQLAlchemy's per-row dictionaries."""
-    if not rows:
-        return
-    columns = [table.c[name] for name in rows[0]]
-    keys = [column.name for column in columns]
-    preparer = conn.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(column.name) for column in columns)
-    target = preparer.format_table(table)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    converters = [
-        (i, _converter(column, conn.dialect))
-        for i, column in enumerate(columns)
-        if isinstance(column.type, JSON | t.UTCDateTime)
-    ]
-    values = []
-    for row in rows:
-        line = [row[k] for k in keys]
-        for i, convert in converters:
-            if line[i] is not None:
-                line[i] = convert(line[i])
-        values.append(line)
-    if conn.dialect.name == "postgresql":
-        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-            for line in values:
-                copy.write_row(line)
-        return
-    placeholders = ", ".join("?" for _ in columns)
-    cursor.executemany(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", values)
-
-
-def _converter(column: Any, dialect: Any) -> Callable[[Any], Any]:
-    if isinstance(column.type, JSON):
-        return _json_text
-    if dialect.name == "postgresql":
-        return lambda value: value  # psycopg sends aware datetimes as timestamptz itself
-    return _sqlite_utc_text
+def _same(value: datetime) -> datetime:
+    return value
 
 
 def _sqlite_utc_text(value: datetime) -> str:
@@ -537,47 +347,457 @@ def _sqlite_utc_text(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _json_list(value: Sequence[Any]) -> str:
+    return orjson.dumps(value).decode() if value else "[]"
+
+
+def _json_dict(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode() if value else "{}"
+
+
+# --- Applying a prepared batch ----------------------------------------------------------------
+
+
+def write_batch(
+    conn: Connection, bundles: Sequence[Bundle], *, run_id: int | None = None
+) -> BatchCounts:
+    """Write ``bundles`` using ``conn`` (the caller owns the transaction)."""
+    return apply_batch(conn, prepare_batch(bundles, conn.dialect.name), run_id=run_id)
+
+
+@dataclass(slots=True)
+class _Sighting:
+    """One sighting of an account or post in one fresh source record of the batch."""
+
+    item: Any  # PreparedAccount | PreparedPost
+    source_id: int
+    observed_at: Any
+
+
+def apply_batch(
+    conn: Connection, batch: PreparedBatch, *, run_id: int | None = None
+) -> BatchCounts:
+    """Write a prepared batch using ``conn`` (the caller owns the transaction)."""
+    db = _Driver(conn)
+    if batch.dialect != db.dialect:
+        raise ValueError(f"a batch prepared for {batch.dialect} cannot be written to {db.dialect}")
+    counts = BatchCounts(records=len(batch.records))
+    now = db.to_db(datetime.now(UTC))
+    fresh = _insert_sources(db, batch.records, now, run_id)
+    counts.records_skipped = len(batch.records) - len(fresh)
+    if not fresh:
+        return counts
+
+    accounts: dict[tuple[str, str], list[_Sighting]] = {}
+    posts: dict[tuple[str, str], list[_Sighting]] = {}
+    for record, source_id in fresh:
+        observed = record.observed_at or now
+        for account in record.accounts:
+            fields = account[0]
+            accounts.setdefault((fields[0], fields[1]), []).append(
+                _Sighting(account, source_id, observed)
+            )
+        for post in record.posts:
+            fields = post[0]
+            posts.setdefault((fields[0], fields[1]), []).append(
+                _Sighting(post, source_id, observed)
+            )
+    _write_accounts(db, accounts, counts)
+    _write_posts(db, posts, counts)
+    return counts
+
+
+def _insert_sources(
+    db: _Driver, records: Sequence[PreparedRecord], now: Any, run_id: int | None
+) -> list[tuple[PreparedRecord, int]]:
+    by_sha: dict[str, PreparedRecord] = {}
+    for record in records:
+        by_sha.setdefault(record.sha256, record)
+    stored = db.existing_values("source_records", "sha256", list(by_sha))
+    new = [record for sha, record in by_sha.items() if sha not in stored]
+    if not new:
+        return []
+    # The first write of the batch: on SQLite it takes the write lock that makes the
+    # max(id) allocation below safe, so its own ids are read back (a few hundred at most).
+    if db.dialect == "sqlite":
+        db.insert(
+            "source_records",
+            _SOURCE_COLUMNS[1:],
+            [(*record.source, now, run_id) for record in new],
+        )
+        found = db.ids_by_value("source_records", "sha256", [record.sha256 for record in new])
+        ids = [found[record.sha256] for record in new]
+    else:
+        ids = list(db.allocate("source_records", len(new)))
+        db.insert(
+            "source_records",
+            _SOURCE_COLUMNS,
+            [(source_id, *r.source, now, run_id) for source_id, r in zip(ids, new, strict=True)],
+        )
+    errors = [
+        (source_id, *error)
+        for record, source_id in zip(new, ids, strict=True)
+        for error in record.errors
+    ]
+    if errors:
+        db.insert("api_errors", _ERROR_COLUMNS, errors)
+    return list(zip(new, ids, strict=True))
+
+
+def _latest(sightings: list[_Sighting]) -> _Sighting:
+    """The most recent sighting; the first of equals."""
+    if len(sightings) == 1:  # nearly always: seen once in a batch
+        return sightings[0]
+    best = sightings[0]
+    for sighting in sightings[1:]:
+        if sighting.observed_at > best.observed_at:
+            best = sighting
+    return best
+
+
+def _earliest(sightings: list[_Sighting]) -> Any:
+    if len(sightings) == 1:
+        return sightings[0].observed_at
+    return min(s.observed_at for s in sightings)
+
+
+def _once_per_source(sightings: list[_Sighting]) -> list[_Sighting]:
+    """The first sighting from each source record (an observation is per source)."""
+    if len(sightings) == 1:
+        return sightings
+    seen: set[int] = set()
+    firsts = []
+    for sighting in sightings:
+        if sighting.source_id not in seen:
+            seen.add(sighting.source_id)
+            firsts.append(sighting)
+    return firsts
+
+
+def _write_accounts(
+    db: _Driver, sightings: dict[tuple[str, str], list[_Sighting]], counts: BatchCounts
+) -> None:
+    if not sightings:
+        return
+    existing = db.existing_by_key(
+        "accounts", list(sightings), ("profile_at", "handle", "display_name", "bio")
+    )
+    new_keys = [key for key in sightings if key not in existing]
+    ids: dict[tuple[str, str], int] = dict(
+        zip(new_keys, db.allocate("accounts", len(new_keys)), strict=True)
+    )
+    new_rows = []
+    renamed = []
+    for key, seen_list in sightings.items():
+        latest = _latest(seen_list)
+        fields = latest.item[0]
+        if key in ids:
+            new_rows.append(
+                (
+                    ids[key],
+                    *fields,
+                    _earliest(seen_list),
+                    latest.observed_at,
+                    seen_list[0].source_id,
+                )
+            )
+            continue
+        row_id, profile_at, *profile = existing[key]
+        ids[key] = row_id
+        # The profile columns hold the latest sighting; older sightings only add observations.
+        if latest.observed_at >= profile_at and tuple(profile) != fields[2:5]:
+            renamed.append((*fields[2:5], latest.observed_at, row_id))
+    counts.accounts_new += len(new_keys)
+    counts.accounts_updated += len(sightings) - len(new_keys)
+    db.insert("accounts", _ACCOUNT_COLUMNS, new_rows)
+    if renamed:
+        db.update("accounts", ("handle", "display_name", "bio", "profile_at"), renamed)
+    db.insert(
+        "account_observations",
+        _ACCOUNT_OBSERVATION_COLUMNS,
+        [
+            (ids[key], s.source_id, s.observed_at, *s.item[1])
+            for key, seen_list in sightings.items()
+            for s in _once_per_source(seen_list)
+        ],
+    )
+
+
+def _version_time(sighting: _Sighting) -> Any:
+    """When this text was current: the edit time if given, else when the post was made,
+    else when it was seen."""
+    moment = sighting.item[2]
+    return sighting.observed_at if moment is None else moment
+
+
+def _texts(sightings: list[_Sighting]) -> list[_Sighting]:
+    """The first sighting of each distinct text of a post, oldest text first."""
+    if len(sightings) == 1:
+        return sightings
+    distinct: dict[str, _Sighting] = {}
+    for sighting in sightings:
+        distinct.setdefault(sighting.item[1], sighting)
+    return sorted(distinct.values(), key=_version_time)
+
+
+def _write_posts(
+    db: _Driver, groups: dict[tuple[str, str], list[_Sighting]], counts: BatchCounts
+) -> None:
+    if not groups:
+        return
+    existing = db.existing_by_key("posts", list(groups), ("version_count", "current_version_at"))
+    new_keys = [key for key in groups if key not in existing]
+    ids: dict[tuple[str, str], int] = dict(
+        zip(new_keys, db.allocate("posts", len(new_keys)), strict=True)
+    )
+    counts.posts_new += len(new_keys)
+    new_rows = []
+    version_rows: list[Row] = []
+    for key in new_keys:
+        sightings = groups[key]
+        texts = _texts(sightings)
+        current = texts[-1]
+        post_id = ids[key]
+        new_rows.append(
+            (
+                post_id,
+                *current.item[0],
+                len(texts),
+                _version_time(current),
+                _earliest(sightings),
+                sightings[0].source_id,
+            )
+        )
+        for number, s in enumerate(texts, start=1):
+            version_rows.append((post_id, number, *s.item[3], s.observed_at, s.source_id))
+
+    old_keys = [key for key in groups if key in existing]
+    counts.posts_updated += len(old_keys)
+    if old_keys:
+        _add_versions_to_existing(db, old_keys, existing, groups, version_rows, counts)
+        for key in old_keys:
+            ids[key] = existing[key][0]
+    db.insert("posts", _POST_COLUMNS, new_rows)
+    db.insert("post_versions", _VERSION_COLUMNS, version_rows)
+    _write_observations_and_media(db, groups, ids, {existing[k][0] for k in old_keys})
+
+
+def _add_versions_to_existing(
+    db: _Driver,
+    keys: list[tuple[str, str]],
+    existing: dict[tuple[str, str], tuple[Any, ...]],
+    groups: dict[tuple[str, str], list[_Sighting]],
+    version_rows: list[Row],
+    counts: BatchCounts,
+) -> None:
+    stored = db.pairs("post_versions", "text_sha256", [existing[key][0] for key in keys])
+    with_text: list[Row] = []
+    count_only: list[Row] = []
+    for key in keys:
+        post_id, version_count, current_at = existing[key]
+        added = [s for s in _texts(groups[key]) if (post_id, s.item[1]) not in stored]
+        if not added:
+            continue
+        counts.posts_edited += 1
+        for offset, s in enumerate(added, start=1):
+            version_rows.append(
+                (post_id, version_count + offset, *s.item[3], s.observed_at, s.source_id)
+            )
+        newest = added[-1]
+        newest_at = _version_time(newest)
+        # Seeing an older version late must not replace the current text.
+        if current_at is None or newest_at >= current_at:
+            text = newest.item[0][4]
+            with_text.append((version_count + len(added), text, newest_at, post_id))
+        else:
+            count_only.append((version_count + len(added), post_id))
+    if with_text:
+        db.update("posts", ("version_count", "text", "current_version_at"), with_text)
+    if count_only:
+        db.update("posts", ("version_count",), count_only)
+
+
+def _write_observations_and_media(
+    db: _Driver,
+    groups: dict[tuple[str, str], list[_Sighting]],
+    ids: dict[tuple[str, str], int],
+    existing_ids: set[int],
+) -> None:
+    observation_rows = []
+    media: dict[tuple[int, str], Row] = {}
+    for key, sightings in groups.items():
+        post_id = ids[key]
+        for s in sightings:
+            for item in s.item[5]:
+                if (post_id, item[0]) not in media:
+                    media[(post_id, item[0])] = (post_id, *item, s.source_id)
+        for s in _once_per_source(sightings):
+            observation_rows.append((post_id, s.source_id, s.observed_at, *s.item[4]))
+    db.insert("post_observations", _POST_OBSERVATION_COLUMNS, observation_rows)
+    if not media:
+        return
+    recheck = sorted({post_id for post_id, _ in media if post_id in existing_ids})
+    stored = db.pairs("media", "media_key", recheck)
+    rows = [row for pair, row in media.items() if pair not in stored]
+    db.insert("media", _MEDIA_COLUMNS, rows)
+
+
+class _Driver:
+    """The batch's statements, on the driver's own cursor (the connection's transaction):
+    SQLAlchemy's per-row bookkeeping cost more than the database work itself."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.dialect = conn.dialect.name
+        self.to_db = db_time(self.dialect)
+        self.quote = conn.dialect.identifier_preparer.quote
+        self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self.postgres = self.dialect == "postgresql"
+        self.mark = "%s" if self.postgres else "?"
+
+    def _names(self, columns: Sequence[str]) -> str:
+        return ", ".join(self.quote(name) for name in columns)
+
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter instead of
+        hundreds, which psycopg would otherwise parse into the statement text each time."""
+        if self.postgres:
+            return f"{self.quote(column)} = ANY(%s)", [list(values)]
+        return f"{self.quote(column)} IN ({', '.join('?' * len(values))})", list(values)
+
+    def _select(self, sql: str, params: list[Any]) -> list[Any]:
+        self.cursor.execute(sql, params)
+        return self.cursor.fetchall()
+
+    def insert(self, table: str, columns: Sequence[str], rows: list[Row]) -> None:
+        if not rows:
+            return
+        target = f"{self.quote(table)} ({self._names(columns)})"
+        if self.postgres:
+            with self.cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(columns))
+        self.cursor.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
+
+    def update(self, table: str, columns: Sequence[str], rows: list[Row]) -> None:
+        """``UPDATE table SET columns... WHERE id = ?``; each row ends with its id."""
+        sets = ", ".join(f"{self.quote(name)} = {self.mark}" for name in columns)
+        self.cursor.executemany(
+            f"UPDATE {self.quote(table)} SET {sets} WHERE id = {self.mark}", rows
+        )
+
+    def allocate(self, table: str, count: int) -> Sequence[int]:
+        """Ids for ``count`` new rows of ``table``."""
+        if not count:
+            return []
+        if self.postgres:
+            rows = self._select(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [self.quote(table), count],
+            )
+            return [row[0] for row in rows]
+        # Safe only under the write lock the batch took with its first insert (module doc).
+        [(top,)] = self._select(f"SELECT coalesce(max(id), 0) FROM {self.quote(table)}", [])
+        return range(top + 1, top + 1 + count)
+
+    def existing_values(self, table: str, column: str, values: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(values):
+            where, params = self._in(column, chunk)
+            found.update(
+                row[0]
+                for row in self._select(
+                    f"SELECT {self.quote(column)} FROM {self.quote(table)} WHERE {where}", params
+                )
+            )
+        return found
+
+    def ids_by_value(self, table: str, column: str, values: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(values):
+            where, params = self._in(column, chunk)
+            found.update(
+                self._select(
+                    f"SELECT {self.quote(column)}, id FROM {self.quote(table)} WHERE {where}",
+                    params,
+                )
+            )
+        return found
+
+    def existing_by_key(
+        self, table: str, keys: list[tuple[str, str]], extra: tuple[str, ...]
+    ) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """Rows already stored for (platform, native_id) keys: key -> (id, *extra), with times
+        in database form."""
+        by_platform: dict[str, list[str]] = {}
+        for platform, native_id in keys:
+            by_platform.setdefault(platform, []).append(native_id)
+        columns = self._names(("native_id", "id", *extra))
+        found: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for platform, native_ids in by_platform.items():
+            for chunk in _chunks(native_ids):
+                where, params = self._in("native_id", chunk)
+                rows = self._select(
+                    f"SELECT {columns} FROM {self.quote(table)} "
+                    f"WHERE platform = {self.mark} AND {where}",
+                    [platform, *params],
+                )
+                for row in rows:
+                    found[(platform, row[0])] = tuple(row[1:])
+        return found
+
+    def pairs(self, table: str, column: str, post_ids: list[int]) -> set[tuple[int, str]]:
+        """(post_id, column) of the rows of ``table`` that belong to ``post_ids``."""
+        found: set[tuple[int, str]] = set()
+        for chunk in _chunks(post_ids):
+            where, params = self._in("post_id", chunk)
+            found.update(
+                (row[0], row[1])
+                for row in self._select(
+                    f"SELECT post_id, {self.quote(column)} FROM {self.quote(table)} WHERE {where}",
+                    params,
+                )
+            )
+        return found
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- Helpers for rows given as dictionaries (store.detections) -------------------------------
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows with the driver's fastest path: COPY on PostgreSQL, a plain
+    executemany of tuples on SQLite. Values are converted as each column's type would
+    convert them, without SQLAlchemy's per-row dictionaries."""
+    if not rows:
+        return
+    columns = [table.c[name] for name in rows[0]]
+    keys = [column.name for column in columns]
+    to_db = db_time(conn.dialect.name)
+    converters = [
+        (i, _json_text if isinstance(column.type, JSON) else to_db)
+        for i, column in enumerate(columns)
+        if isinstance(column.type, JSON | t.UTCDateTime)
+    ]
+    values = []
+    for row in rows:
+        line = [row[k] for k in keys]
+        for i, convert in converters:
+            if line[i] is not None:
+                line[i] = convert(line[i])
+        values.append(tuple(line))
+    _Driver(conn).insert(table.name, keys, values)
+
+
 def _json_text(value: Any) -> str:
     if not value:
         return "[]" if isinstance(value, list | tuple) else "{}"
     return orjson.dumps(value).decode()
-
-
-def _insert_returning_ids(
-    conn: Connection, table: Table, rows: list[dict[str, Any]], key_columns: tuple[str, ...]
-) -> list[int]:
-    """Insert ``rows`` and return their new ids in the same order.
-
-    A plain executemany and one keyed SELECT per chunk, not INSERT ... RETURNING: with
-    RETURNING, SQLAlchemy sends one giant statement per 1,000 rows that psycopg must parse
-    in Python, which made PostgreSQL ingest ten times slower.
-    """
-    if not rows:
-        return []
-    _bulk_insert(conn, table, rows)
-    columns = [table.c[name] for name in key_columns]
-    keys = [tuple(row[name] for name in key_columns) for row in rows]
-    found: dict[tuple[Any, ...], int] = {}
-    if len(columns) == 1:
-        for chunk in _chunks([k[0] for k in keys]):
-            found.update(
-                ((value,), row_id)
-                for value, row_id in conn.execute(
-                    select(columns[0], table.c.id).where(_in(conn, columns[0], chunk))
-                )
-            )
-    else:
-        platform, native_id = columns
-        by_platform: dict[Any, list[Any]] = {}
-        for first, second in keys:
-            by_platform.setdefault(first, []).append(second)
-        for first, values in by_platform.items():
-            for chunk in _chunks(values):
-                query = select(native_id, table.c.id).where(
-                    platform == first, _in(conn, native_id, chunk)
-                )
-                found.update(((first, value), row_id) for value, row_id in conn.execute(query))
-    return [found[key] for key in keys]
 
 
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
@@ -586,20 +806,6 @@ def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     if conn.dialect.name == "postgresql":
         return column == any_(literal(list(values), ARRAY(column.type)))
     return column.in_(values)
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _existing(conn: Connection, column: Any, values: list[str], key_column: Any) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(values):
-        found.update(
-            row[0] for row in conn.execute(select(key_column).where(_in(conn, column, chunk)))
-        )
-    return found
 
 
 def _existing_by_key(
