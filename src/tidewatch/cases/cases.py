@@ -46,6 +46,7 @@ def open_case(
     *,
     accounts: Sequence[tuple[str, str]] = (),
     network_id: str | None = None,
+    now: datetime | None = None,
 ) -> int:
     """A new case holding ``accounts`` ((platform, native id) pairs) and, with ``network_id``,
     every account of that network in the latest link run."""
@@ -61,7 +62,7 @@ def open_case(
         for key in network["accounts"]:
             platform, _, native_id = key.partition(":")
             keys.append((platform, native_id))
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     with engine.begin() as conn:
         case_id = conn.execute(
             insert(t.cases).values(
@@ -80,6 +81,7 @@ def open_case(
             entity="case",
             entity_id=case_id,
             after={"title": title.strip(), "network_id": network_id},
+            at=now,
         )
         _add(conn, actor, int(case_id), keys, now)
     return int(case_id)

@@ -503,9 +503,12 @@ def decide(
         return get(conn, item_id)
 
 
-def reopen(engine: Engine, actor: Actor, item_id: int, *, note: str = "") -> ReviewItem:
+def reopen(
+    engine: Engine, actor: Actor, item_id: int, *, note: str = "", now: datetime | None = None
+) -> ReviewItem:
     """Put a parked (or decided) item back in the queue, e.g. once a translation arrived."""
     actor.require(Role.ANALYST, Role.SUPERVISOR)
+    now = now or datetime.now(UTC)
     with engine.begin() as conn:
         before = get(conn, item_id)
         if before.status not in ("parked", "decided"):
@@ -513,7 +516,7 @@ def reopen(engine: Engine, actor: Actor, item_id: int, *, note: str = "") -> Rev
         conn.execute(
             update(t.review_items)
             .where(t.review_items.c.id == item_id)
-            .values(status="open", updated_at=datetime.now(UTC))
+            .values(status="open", updated_at=now)
         )
         audit.record(
             conn,
@@ -523,6 +526,7 @@ def reopen(engine: Engine, actor: Actor, item_id: int, *, note: str = "") -> Rev
             entity_id=item_id,
             before={"status": before.status, "decision": before.decision},
             after={"status": "open", "note": note},
+            at=now,
         )
         return get(conn, item_id)
 

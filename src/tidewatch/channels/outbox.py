@@ -236,7 +236,9 @@ def record_result(
             ).rowcount
             if not done:
                 return outcome("superseded", "another worker had already recorded it")
-            service.mark_sent(conn, claimed.referral_id, actor=worker, receipt=result.receipt)
+            service.mark_sent(
+                conn, claimed.referral_id, actor=worker, receipt=result.receipt, now=now
+            )
             conn.execute(
                 update(t.referrals)
                 .where(t.referrals.c.id == claimed.referral_id)
@@ -308,14 +310,21 @@ def deliver_one(
     backoff: Backoff | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     exclude: Collection[int] = (),
+    now: datetime | None = None,
 ) -> tuple[int, DeliveryResult] | None:
     """Claim, submit and record one due delivery; None when nothing is due."""
-    claimed = claim(engine, channels, worker, lease=lease, exclude=exclude)
+    claimed = claim(engine, channels, worker, lease=lease, exclude=exclude, now=now)
     if claimed is None:
         return None
     result = submit(claimed)
     return claimed.outbox_id, record_result(
-        engine, claimed, result, worker, backoff=backoff or Backoff(), max_attempts=max_attempts
+        engine,
+        claimed,
+        result,
+        worker,
+        backoff=backoff or Backoff(),
+        max_attempts=max_attempts,
+        now=now,
     )
 
 

@@ -228,6 +228,7 @@ def draft(
     tlp: str = "TLP:AMBER",
     evidence_refs: Sequence[dict[str, Any]] = (),
     resubmission_of: int | None = None,
+    now: datetime | None = None,
 ) -> Referral:
     """A draft referral to ``recipient`` of the given accounts and posts; with only a case,
     the case's accounts on the recipient's platforms and their posts reviewed as adverts."""
@@ -235,7 +236,7 @@ def draft(
     recipient = Recipient(recipient)
     if tlp not in TLP:
         raise ValueError(f"TLP marking must be one of {', '.join(TLP)}, not {tlp!r}")
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     with engine.begin() as conn:
         accounts, posts = _targets(conn, recipient, case_id, account_ids, post_ids)
         if not accounts and not posts:
@@ -305,6 +306,7 @@ def draft(
                 "posts": [p.id for p in posts],
                 "resubmission_of": resubmission_of,
             },
+            at=now,
         )
         return get(conn, int(referral_id))
 
@@ -406,6 +408,7 @@ def approve(
     deadline: timedelta = DEFAULT_DEADLINE,
     unit_name: str = "Tidewatch referral unit",
     capture_evidence: bool = True,
+    now: datetime | None = None,
 ) -> Referral:
     """Four eyes: a supervisor other than the drafter approves; the package is frozen and
     queued for delivery in the same transaction.
@@ -426,7 +429,7 @@ def approve(
         )
     if capture_evidence:
         ensure_sealed(engine, actor, referral_id)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     with engine.begin() as conn:
         referral = get(conn, referral_id)
         if referral.drafted_by == actor.username:
@@ -566,11 +569,18 @@ def _public_id(conn: Connection, referral_id: int | None) -> str | None:
 # --- delivery (called by the outbox worker) ---------------------------------------------------
 
 
-def mark_sent(conn: Connection, referral_id: int, *, actor: str, receipt: str = "") -> None:
+def mark_sent(
+    conn: Connection,
+    referral_id: int,
+    *,
+    actor: str,
+    receipt: str = "",
+    now: datetime | None = None,
+) -> None:
     referral = get(conn, referral_id)
     if referral.status != "approved":
         return  # already moved on (a decision can arrive before the worker records delivery)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     _set_status(
         conn,
         referral,
@@ -607,11 +617,13 @@ def mark_delivery_failed(conn: Connection, referral_id: int, *, actor: str, erro
 # --- the platform's answers -------------------------------------------------------------------
 
 
-def acknowledge(conn: Connection, referral: Referral, actor: Actor) -> Referral:
+def acknowledge(
+    conn: Connection, referral: Referral, actor: Actor, *, now: datetime | None = None
+) -> Referral:
     """The platform has received the referral (idempotent: a repeat changes nothing)."""
     if referral.status != "sent":
         return referral
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     _set_status(
         conn,
         referral,
@@ -678,9 +690,10 @@ def record_decision(
     *,
     actor: str,
     source: str,
+    now: datetime | None = None,
 ) -> Referral:
     outcome = decision.outcome()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     known = {item.id for item in referral.items}
     unknown = set(decision.item_ids) - known
     if unknown:
