@@ -250,6 +250,21 @@ async def run_clients(
     return elapsed
 
 
+def cpu_seconds(root: int) -> float:
+    """User + system CPU of process ``root`` and its children (the server's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if root in (pid, ppid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -319,7 +334,18 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--referrals", type=int, default=250)
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    parser.add_argument(
+        "--mix",
+        default=",".join(f"{k}={v}" for k, v in MIX.items()),
+        help="request kinds and their weights, e.g. list=1,get=1 for reads only",
+    )
     args = parser.parse_args()
+    MIX.clear()
+    for part in args.mix.split(","):
+        kind, _, weight = part.partition("=")
+        if kind not in EXPECTED:
+            parser.error(f"--mix: unknown request kind {kind!r}")
+        MIX[kind] = int(weight)
 
     url, schema = fresh_schema()
     server = None
@@ -348,13 +374,19 @@ def main() -> int:
                 time.sleep(0.3)
 
         stats = Stats()
+        cpu_before = cpu_seconds(server.pid)
         elapsed = asyncio.run(run_clients(base, world, args.clients, args.duration, stats))
+        server_cpu = cpu_seconds(server.pid) - cpu_before
         everything = [v for values in stats.latency.values() for v in values]
         print(
             f"\n{args.clients} clients, {elapsed:.1f} s, {args.workers} server workers, "
             f"{args.referrals} referrals"
         )
         print(f"requests       {len(everything)}  ({len(everything) / elapsed:.0f}/s)")
+        print(
+            f"server CPU     {server_cpu:.1f} s, {server_cpu / max(len(everything), 1) * 1000:.1f} ms "
+            "per request (the server's processes only; PostgreSQL and the clients are apart)"
+        )
         print(
             f"latency        p50 {percentile(everything, 0.5) * 1000:.0f} ms   "
             f"p99 {percentile(everything, 0.99) * 1000:.0f} ms"
