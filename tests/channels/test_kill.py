@@ -67,10 +67,17 @@ class Setup:
 def wait_until_delivered(
     engine: Engine, referral_id: int, process: subprocess.Popen[bytes]
 ) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: the suite shares two cores with other work
     while outbox_row(engine, referral_id).status != "delivered":
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "not delivered within 30 s"
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            out, errors = process.communicate(timeout=10)
+            row = outbox_row(engine, referral_id)
+            pytest.fail(
+                f"not delivered (worker exit {process.returncode}; row {row.status}, "
+                f"attempts {row.attempts}, locked by {row.locked_by} until {row.locked_until}, "
+                f"error {row.last_error!r})\n{out.decode()}\n{errors.decode()}"
+            )
         time.sleep(0.05)
 
 
