@@ -24,7 +24,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from tidewatch.channels.base import Delivery, Outcome, PlatformChannel, SubmitResult, parse_outcome
+from tidewatch.channels.base import (
+    ChannelError,
+    Delivery,
+    Outcome,
+    PlatformChannel,
+    SubmitResult,
+    parse_outcome,
+)
 from tidewatch.model import Recipient
 
 
@@ -111,11 +118,16 @@ class EmailFileChannel(PlatformChannel):
     def fetch_outcomes(self, checkpoint: str | None) -> tuple[list[Outcome], str | None]:
         if not self.outcomes_folder.is_dir():
             return [], checkpoint
-        names = sorted(
-            p.name
-            for p in self.outcomes_folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix == ".json"
-        )
+        try:
+            names = sorted(
+                p.name
+                for p in self.outcomes_folder.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix == ".json"
+            )
+        except OSError as error:
+            raise ChannelError(
+                f"{self.name}: cannot list {self.outcomes_folder}: {error}"
+            ) from None
         outcomes: list[Outcome] = []
         last = checkpoint
         for name in names:

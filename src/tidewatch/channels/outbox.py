@@ -397,6 +397,11 @@ def poll_outcomes(
             log.warning("%s", error)
             report.errors.append(str(error))
             continue
+        except Exception as error:
+            # A bug in one adapter must not stop deliveries or the other channels' answers.
+            log.exception("%s: fetch_outcomes raised", channel.name)
+            report.errors.append(f"{channel.name}: fetch_outcomes raised {error!r}")
+            continue
         if not outcomes and new == old:
             continue
         now = datetime.now(UTC)
