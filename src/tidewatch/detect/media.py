@@ -16,6 +16,7 @@ search is exact, not approximate.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ PDQ_MATCH_DISTANCE = 31
 _CHUNKS = 16
 _CHUNK_BITS = PDQ_BITS // _CHUNKS
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_PDQ_HEX = re.compile(r"[0-9a-f]{64}")
+#: Candidates looked at in one vectorised step of :meth:`PDQIndex.search_many` (memory bound).
+_BATCH_CANDIDATES = 1 << 20
 
 
 class MediaError(ValueError):
@@ -56,9 +60,18 @@ def bits_to_hex(bits: np.ndarray) -> str:
 
 def hex_to_bytes(value: str) -> np.ndarray:
     text = value.strip().lower()
-    if len(text) != PDQ_BITS // 4 or any(c not in "0123456789abcdef" for c in text):
+    if not _PDQ_HEX.fullmatch(text):
         raise MediaError(f"{value[:80]!r} is not a 64-digit hexadecimal PDQ hash")
     return np.frombuffer(bytes.fromhex(text), dtype=np.uint8)
+
+
+def hexes_to_codes(values: Sequence[str]) -> np.ndarray:
+    """Many hex hashes as one (n, 32) uint8 array, each validated as :func:`hex_to_bytes` does."""
+    texts = [value.strip().lower() for value in values]
+    for value, text in zip(values, texts, strict=True):
+        if not _PDQ_HEX.fullmatch(text):
+            raise MediaError(f"{value[:80]!r} is not a 64-digit hexadecimal PDQ hash")
+    return np.frombuffer(bytes.fromhex("".join(texts)), dtype=np.uint8).reshape(-1, PDQ_BITS // 8)
 
 
 def hamming(a: str, b: str) -> int:
@@ -72,6 +85,8 @@ class PDQIndex:
         """``hashes``: uint8 array of shape (n, 32)."""
         self.codes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, PDQ_BITS // 8)
         self._words = self.codes.view(np.uint64)  # four 64-bit words a hash, for popcounts
+        # The same words one array per position: gathering from 1-D arrays is faster.
+        self._word_columns = [np.ascontiguousarray(self._words[:, w]) for w in range(4)]
         count = len(self.codes)
         chunks = self.codes.view(">u2")  # 16 chunks of 16 bits, as integers
         buckets = 2**_CHUNK_BITS
@@ -117,6 +132,141 @@ class PDQIndex:
         keep = distances <= radius
         ranked = sorted(set(zip(distances[keep].tolist(), rows[keep].tolist(), strict=True)))
         return [(row, distance) for distance, row in ranked]
+
+    def search_many(
+        self,
+        queries: np.ndarray,
+        radius: int = PDQ_MATCH_DISTANCE,
+        *,
+        limit: int | None = None,
+        weights: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (query, row) pair within ``radius``, for many queries at once.
+
+        ``queries``: uint8 array of shape (m, 32). Returns ``(query, row, over)``: two equal
+        int64 arrays of matching pairs, and a boolean array saying which queries matched more
+        than ``limit`` copies (each row counting ``weights[row]`` copies, 1 by default); those
+        queries' pairs are left out. A query near thousands of stored hashes (a viral picture)
+        stops looking once it is over the limit, so its cost does not grow with its copies.
+        """
+        if radius > 2 * _CHUNKS - 1:
+            raise ValueError(
+                f"radius {radius} is beyond what {_CHUNKS} chunks guarantee (max {2 * _CHUNKS - 1})"
+            )
+        codes = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, PDQ_BITS // 8)
+        copies = (
+            np.ones(len(self), dtype=np.int64)
+            if weights is None
+            else np.asarray(weights, dtype=np.int64)
+        )
+        over = np.zeros(len(codes), dtype=bool)
+        found_queries: list[np.ndarray] = []
+        found_rows: list[np.ndarray] = []
+        # A query with this many candidate entries is searched alone, one chunk at a time.
+        hot = None if limit is None else max(_CHUNKS * 4 * (limit + 1), 4096)
+        step = 256
+        for begin in range(0, len(codes), step):
+            block = codes[begin : begin + step]
+            keys = (block.view(">u2").astype(np.int64)[:, :, None] ^ self._flips).reshape(
+                len(block), -1
+            )
+            first = self._starts[self._columns, keys]
+            lengths = self._starts[self._columns, keys + 1] - first
+            per_query = lengths.sum(axis=1)
+            cold = np.ones(len(block), dtype=bool)
+            if hot is not None:
+                for q in np.flatnonzero(per_query > hot).tolist():
+                    cold[q] = False
+                    rows = self._search_limited(
+                        block[q], first[q], lengths[q], radius, limit, copies
+                    )
+                    if rows is None:
+                        over[begin + q] = True
+                    else:
+                        found_queries.append(np.full(len(rows), begin + q, dtype=np.int64))
+                        found_rows.append(rows)
+            # Vectorised over groups of queries whose candidates fit in one step's memory.
+            members = np.flatnonzero(cold)
+            group_of = np.cumsum(per_query[members]) // _BATCH_CANDIDATES
+            for group in np.split(members, np.flatnonzero(np.diff(group_of)) + 1):
+                query, rows = self._pairs(block, group, first, lengths, radius)
+                if limit is not None and len(query):
+                    counts = np.bincount(query, weights=copies[rows], minlength=len(block))
+                    too_many = counts > limit
+                    over[begin + np.flatnonzero(too_many)] = True
+                    kept = ~too_many[query]
+                    query, rows = query[kept], rows[kept]
+                found_queries.append(query + begin)
+                found_rows.append(rows)
+        if not found_queries:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), over
+        return np.concatenate(found_queries), np.concatenate(found_rows), over
+
+    def _pairs(
+        self,
+        block: np.ndarray,
+        group: np.ndarray,
+        first: np.ndarray,
+        lengths: np.ndarray,
+        radius: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct (query in block, row) pairs within ``radius`` for the queries in ``group``."""
+        starts = first[group].ravel()
+        counts = lengths[group].ravel()
+        total = int(counts.sum())
+        if total == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy()
+        owner = np.repeat(np.repeat(group, first.shape[1]), counts)
+        offsets = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+        rows = self._rows[offsets]
+        # Two of the four words first: a random candidate is already far by then, so only
+        # the few near ones pay for the other two (gathers dominate the cost).
+        query_words = block.view(np.uint64)
+        distance = np.bitwise_count(self._word_columns[0][rows] ^ query_words[owner, 0])
+        distance += np.bitwise_count(self._word_columns[1][rows] ^ query_words[owner, 1])
+        near = np.flatnonzero(distance <= radius)
+        owner, rows, distance = owner[near], rows[near], distance[near]
+        distance += np.bitwise_count(self._word_columns[2][rows] ^ query_words[owner, 2])
+        distance += np.bitwise_count(self._word_columns[3][rows] ^ query_words[owner, 3])
+        keep = distance <= radius
+        rows = rows[keep].astype(np.int64)
+        owner = owner[keep]
+        pairs = np.unique(owner * len(self) + rows)
+        return pairs // len(self), pairs % len(self)
+
+    def _search_limited(
+        self,
+        code: np.ndarray,
+        first: np.ndarray,
+        lengths: np.ndarray,
+        radius: int,
+        limit: int | None,
+        copies: np.ndarray,
+    ) -> np.ndarray | None:
+        """One query's matching rows, chunk by chunk; None as soon as they exceed ``limit``."""
+        word = code.view(np.uint64)
+        found: list[np.ndarray] = []
+        probes = len(self._flips)
+        for column in range(_CHUNKS):
+            part = slice(column * probes, (column + 1) * probes)
+            counts = lengths[part]
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            offsets = np.repeat(first[part] - np.cumsum(counts) + counts, counts) + np.arange(total)
+            rows = self._rows[offsets].astype(np.int64)
+            near = rows[np.bitwise_count(self._words[rows] ^ word).sum(axis=1) <= radius]
+            # A row sits in one bucket of each chunk's table, so one chunk's matches are
+            # distinct: over the limit here is over the limit, with no de-duplication.
+            if limit is not None and int(copies[near].sum()) > limit:
+                return None
+            found.append(near)
+        rows = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+        if limit is not None and int(copies[rows].sum()) > limit:
+            return None
+        return rows
 
 
 def brute_force(

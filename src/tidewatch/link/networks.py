@@ -24,8 +24,10 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
-from tidewatch.detect.media import PDQIndex, hex_to_bytes
+from tidewatch.detect.media import PDQIndex, hexes_to_codes
 from tidewatch.link.selectors import Selector, selectors_in
 from tidewatch.link.templates import template_clusters
 
@@ -138,30 +140,40 @@ def account_selectors(
 
 def media_selectors(posts: Sequence[PostFacts]) -> dict[PostKey, set[Selector]]:
     """Each post's images as ``media`` selectors: hashes within PDQ distance 31 of each other
-    (transitively) share one selector, named after the cluster's first hash."""
-    hashes = [(post.key, value) for post in posts for value in post.media_hashes]
-    if not hashes:
+    (transitively) share one selector, named after the cluster's first hash.
+
+    A hash with more than ``MAX_MEDIA_COPIES`` copies within distance 31 (a viral news photo,
+    a meme) links nobody through its own matches, like a selector past ``max_share``; its
+    search stops at the cap, so a picture posted thousands of times costs no more than one
+    posted two hundred times. Identical hashes are searched once and counted as copies.
+    """
+    owners = [post.key for post in posts for _ in post.media_hashes]
+    values = [value for post in posts for value in post.media_hashes]
+    if not values:
         return {}
-    index = PDQIndex(np.vstack([hex_to_bytes(value) for _, value in hashes]))
-    parent = list(range(len(hashes)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, (_key, value) in enumerate(hashes):
-        matches = index.search(value)
-        if len(matches) > MAX_MEDIA_COPIES:
-            # A picture posted this often (a viral news photo, a meme) links nobody, like a
-            # selector past max_share; unioning its copies would cost copies squared.
-            continue
-        for j, _distance in matches:
-            parent[root(i)] = root(j)
+    distinct: dict[str, int] = {}
+    code_of = np.fromiter(
+        (distinct.setdefault(value.strip().lower(), len(distinct)) for value in values),
+        dtype=np.int64,
+        count=len(values),
+    )
+    codes = hexes_to_codes(list(distinct))
+    copies = np.bincount(code_of, minlength=len(codes))
+    query, row, _over = PDQIndex(codes).search_many(codes, limit=MAX_MEDIA_COPIES, weights=copies)
+    graph = sp.coo_matrix(
+        (np.ones(len(query), dtype=np.int8), (query, row)), shape=(len(codes), len(codes))
+    )
+    _count, cluster = connected_components(graph, directed=False)
+    # Named after the cluster's first hash in post order, so the name does not depend on
+    # the order in which matches were found.
+    first_seen = np.full(len(codes), len(values), dtype=np.int64)
+    np.minimum.at(first_seen, code_of, np.arange(len(values)))
+    name_at = np.full(int(cluster.max()) + 1, len(values), dtype=np.int64)
+    np.minimum.at(name_at, cluster, first_seen)
+    names = name_at[cluster[code_of]].tolist()
     found: dict[PostKey, set[Selector]] = {}
-    for i, (key, _value) in enumerate(hashes):
-        found.setdefault(key, set()).add(Selector("media", hashes[root(i)][1]))
+    for key, name in zip(owners, names, strict=True):
+        found.setdefault(key, set()).add(Selector("media", values[name]))
     return found
 
 

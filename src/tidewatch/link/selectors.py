@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -22,6 +22,15 @@ from tidewatch.detect.extract import LANGUAGE_REGIONS, links, messengers
 from tidewatch.detect.normalise import normalise
 
 _MIN_E164 = 11  # "+" and ten digits: shorter numbers are prices, years and short codes
+# Ten digits less a three-digit country code, less one more that a national prefix rule may
+# add (Argentina's "15" becomes "9"): fewer written digits cannot make _MIN_E164.
+_MIN_RUN_DIGITS = 6
+# Digits with at most four other characters between them (the matcher allows four
+# punctuation marks between digit groups; any character here, so a run is never too short).
+_DIGIT_RUN = re.compile(r"\d(?:\D{0,4}\d)*")
+_CONTEXT = 16
+_ANY_DIGIT = re.compile(r"\d")
+_LAST_WORD = re.compile(r"[^\W_xX](?=[\WxX_]*$)")
 _WA_NUMBER = re.compile(r"(?:wa\.me/|phone=)\+?(\d{8,15})")
 _TELEGRAM = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/(?!joinchat|\+)([a-z0-9_]{4,40})")
 
@@ -38,24 +47,8 @@ class Selector:
 def selectors_in(text: str, lang: str = "") -> set[Selector]:
     """Every selector written in ``text``."""
     normal = normalise(text).text
-    found: set[Selector] = set()
-    regions = [*LANGUAGE_REGIONS.get(lang, ()), "GB"][:3]
-    spans: set[tuple[int, int]] = set()
-    for region in ["ZZ", *regions]:  # international formats first, then national guesses
-        try:
-            for match in PhoneNumberMatcher(normal, region, leniency=Leniency.POSSIBLE):
-                number = phonenumbers.format_number(match.number, PhoneNumberFormat.E164)
-                # One reading per written number (the first region that reads it), and no
-                # short numbers: "£1500" is a POSSIBLE number somewhere, and a price.
-                if (
-                    any(s < match.end and match.start < e for s, e in spans)
-                    or len(number) < _MIN_E164
-                ):
-                    continue
-                spans.add((match.start, match.end))
-                found.add(Selector("phone", number))
-        except Exception:  # libphonenumber raises on odd input; a post is not a phone book
-            continue
+    regions = tuple([*LANGUAGE_REGIONS.get(lang, ()), "GB"][:3])
+    found = {Selector("phone", number) for number in phone_numbers(normal, regions)}
     for wa in _WA_NUMBER.finditer(normal):
         found.add(Selector("phone", "+" + wa.group(1)))
     for link in messengers(normal):
@@ -72,6 +65,67 @@ def selectors_in(text: str, lang: str = "") -> set[Selector]:
         ):
             found.add(Selector("url", canonical_url(link.value)))
     return {s for s in found if not is_benign(s)}
+
+
+def phone_numbers(normal: str, regions: tuple[str, ...]) -> set[str]:
+    """E.164 numbers written in normalised text: libphonenumber's matcher run on each window
+    around a run of digits long enough to be a number, and remembered per window.
+
+    A run of digits with fewer than ``_MIN_RUN_DIGITS`` cannot read as a number of
+    ``_MIN_E164`` characters (a country code has at most three digits), and a post's numbers
+    are written in a few styles shared by thousands of posts, so the matcher (most of the
+    linking time at a million posts) sees each distinct window once. The window keeps enough
+    text either side for the matcher's own context checks (a leading "+" or "(", an
+    extension, a time-stamp suffix).
+    """
+    numbers: set[str] = set()
+    window_start = window_end = -1
+    for run in _DIGIT_RUN.finditer(normal):
+        if sum(c.isdigit() for c in run.group()) < _MIN_RUN_DIGITS:
+            continue
+        start, end = max(0, run.start() - _CONTEXT), run.end() + _CONTEXT
+        # Before a number only "+", "(" and punctuation can belong to it, and at POSSIBLE
+        # leniency the matcher looks no further back, so words there would only split the
+        # cache; unless digits precede them ("07 ext. 2024" is one number and its extension).
+        before = _LAST_WORD.search(normal, start, run.start())
+        if before and not _ANY_DIGIT.search(normal, start, before.end()):
+            start = before.end()
+        if window_end >= start:  # overlapping windows are read as one
+            window_end = end
+            continue
+        if window_end >= 0:
+            numbers |= _phones_in_window(normal[window_start:window_end], regions)
+        window_start, window_end = start, end
+    if window_end >= 0:
+        numbers |= _phones_in_window(normal[window_start:window_end], regions)
+    return numbers
+
+
+@lru_cache(maxsize=1 << 17)
+def _phones_in_window(window: str, regions: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_phones_by_matcher(window, regions))
+
+
+def _phones_by_matcher(normal: str, regions: tuple[str, ...]) -> set[str]:
+    """The matcher over the whole text (the reference :func:`phone_numbers` must agree with)."""
+    found: set[str] = set()
+    spans: set[tuple[int, int]] = set()
+    for region in ["ZZ", *regions]:  # international formats first, then national guesses
+        try:
+            for match in PhoneNumberMatcher(normal, region, leniency=Leniency.POSSIBLE):
+                number = phonenumbers.format_number(match.number, PhoneNumberFormat.E164)
+                # One reading per written number (the first region that reads it), and no
+                # short numbers: "£1500" is a POSSIBLE number somewhere, and a price.
+                if (
+                    any(s < match.end and match.start < e for s, e in spans)
+                    or len(number) < _MIN_E164
+                ):
+                    continue
+                spans.add((match.start, match.end))
+                found.add(number)
+        except Exception:  # libphonenumber raises on odd input; a post is not a phone book
+            continue
+    return found
 
 
 def canonical_url(url: str) -> str:
