@@ -5,10 +5,11 @@
   "use strict";
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("#queue tr.queue-row")); }
+  var selectedId = null;
   function selected() { return document.querySelector("#queue tr.queue-row.selected"); }
   function select(row) {
     rows().forEach(function (r) { r.classList.remove("selected"); });
-    if (row) { row.classList.add("selected"); row.focus({ preventScroll: false }); }
+    if (row) { row.classList.add("selected"); row.focus({ preventScroll: false }); selectedId = row.id; }
   }
   function move(step) {
     var all = rows(); if (!all.length) { return; }
@@ -38,10 +39,11 @@
   document.addEventListener("change", function (event) {
     if (event.target.matches && event.target.matches("form.decide select.decision")) { filterReasons(event.target.form); }
   });
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var form = event.target.querySelector && event.target.querySelector("form.decide");
-    if (form) { filterReasons(form); }
-    if (event.target.classList && event.target.classList.contains("queue-row")) { select(event.target); }
+  // A claimed or decided row is swapped in place: keep it selected, its form ready.
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("form.decide").forEach(filterReasons);
+    var row = selectedId && document.getElementById(selectedId);
+    if (row) { select(row); }
   });
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form.decide").forEach(filterReasons);
@@ -56,7 +58,12 @@
     if (!document.getElementById("queue")) { return; }
     var tag = (event.target.tagName || "").toLowerCase();
     if ((tag === "input" || tag === "textarea") || event.ctrlKey || event.metaKey || event.altKey) { return; }
-    if (tag === "select" && event.key !== "Escape") { return; }
+    if (tag === "select") {
+      // A select does not submit its form on Enter by itself; in the queue it should.
+      var decide = event.target.closest("form.decide");
+      if (event.key === "Enter" && decide) { event.preventDefault(); decide.requestSubmit(); }
+      return;
+    }
     var row = selected();
     switch (event.key) {
       case "j": move(1); break;
