@@ -27,6 +27,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """Browser tests run on SQLite only: what they test is the pages; the services under
+    them run on both databases in their own tests (and tests/api/test_end_to_end.py)."""
+    yield f"sqlite:///{tmp_path / 'console.db'}"
+
+
 @dataclass
 class Console:
     url: str
