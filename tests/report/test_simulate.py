@@ -1,0 +1,67 @@
+"""The programme simulator, at reduced scale, through the real referral code."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from tidewatch.referrals.service import dsa_enums
+from tidewatch.report.metrics import report
+from tidewatch.report.simulate import _REMOVED_SHARE, monthly_accounts, simulate
+from tidewatch.store import audit, make_engine, migrate
+from tidewatch.store import tables as t
+
+
+def test_the_plan_at_full_scale_is_the_published_figures() -> None:
+    plan = monthly_accounts(1.0)
+    removed = {
+        year: sum(n for m, n in plan.items() if m.year == year) * _REMOVED_SHARE
+        for year in range(2021, 2027)
+    }
+    assert removed[2023] == pytest.approx(5_600, rel=0.03)
+    assert removed[2024] == pytest.approx(8_000, rel=0.03)
+    assert removed[2024] / removed[2023] == pytest.approx(1.40, abs=0.05)
+    assert sum(removed[y] for y in (2021, 2022, 2023, 2024)) > 16_500
+    # Summer is the season of crossings and of their adverts.
+    assert plan[date(2024, 8, 1)] > plan[date(2024, 2, 1)]
+
+
+def test_a_reduced_programme_has_the_published_shape(engine: Engine) -> None:
+    result = simulate(engine, scale=0.01, seed=5, start=date(2023, 1, 1), end=date(2024, 12, 31))
+    assert result.referrals > 50
+    figures = report(engine, date(2023, 1, 1), date(2024, 12, 31))
+    years = {y["year"]: y for y in figures["by_year"]}
+    growth = years[2024]["accounts_removed"] / years[2023]["accounts_removed"]
+    assert 1.15 < growth < 1.8
+    assert figures["totals"]["actioned_rate"] > 0.9
+    assert 0.8 < figures["totals"]["removal_rate"] < 0.97
+    assert {p["platform"] for p in figures["by_platform"]} == {"meta", "tiktok", "x", "youtube"}
+    assert figures["time_to_action"]["p50_hours"] < figures["time_to_action"]["p95_hours"]
+    assert figures["reviewer_agreement"]["items"] == result.double_reviewed
+    with engine.connect() as conn:
+        # Every referral went the whole way: approved by someone else, delivered by the outbox.
+        rows = conn.execute(select(t.referrals)).all()
+        assert all(r.approved_by != r.drafted_by and r.package_sha256 for r in rows)
+        assert {r.channel for r in rows} == {
+            f"partner_inbox:{p}" for p in ("meta", "tiktok", "x", "youtube")
+        }
+        delivered = conn.execute(select(t.outbox.c.status)).scalars().all()
+        assert set(delivered) == {"delivered"} and len(delivered) == len(rows)
+        categories = set(conn.execute(select(t.platform_decisions.c.category)).scalars())
+        assert categories - {None} <= set(dsa_enums()["STATEMENT_CATEGORIES"])
+        assert audit.verify(conn).ok
+
+
+def test_the_same_seed_gives_the_same_figures(tmp_path: Path) -> None:
+    reports = []
+    for name in ("a", "b"):
+        engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+        migrate(engine)
+        simulate(engine, scale=0.02, seed=9, start=date(2024, 6, 1), end=date(2024, 7, 31))
+        reports.append(report(engine, date(2024, 6, 1), date(2024, 7, 31)))
+        engine.dispose()
+    assert reports[0]["totals"]["referrals"] > 5
+    assert reports[0] == reports[1]
