@@ -42,7 +42,8 @@ from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
 from tidewatch.pipeline import detect_and_save
 from tidewatch.settings import get_settings
-from tidewatch.store import IngestReport, load, make_engine, migrate
+from tidewatch.store import IngestReport, make_engine, migrate
+from tidewatch.store.loader import load_stream
 from tidewatch.store.networks import latest_link_run, save_link_run
 from tidewatch.store.summary import database_summary, detection_summary
 
@@ -130,14 +131,15 @@ def _ingest_file(
         # Task descriptions are Rich markup: a file name must not be read as markup.
         name = escape(Path(path).name) if path != "-" else "<stdin>"
         task = progress.add_task(name, total=total)
-        items = read_stream(stream, format=format, collector=collector)
 
         def advance(_report: IngestReport) -> None:
             progress.update(task, completed=stream.consumed)
 
-        report = load(
+        report = load_stream(
             engine,
-            items,
+            stream,
+            format=format,
+            collector=collector,
             input_name=path,
             batch_size=batch_size,
             on_batch=advance,

@@ -156,7 +156,9 @@ def iter_units(
         yield from _csv_units(stream, limits)
 
 
-def _lines(stream: PeekableStream, limits: Limits) -> Iterator[tuple[int, bytes | RecordError]]:
+def numbered_lines(
+    stream: PeekableStream, limits: Limits
+) -> Iterator[tuple[int, bytes | RecordError]]:
     """Numbered raw lines; an overlong line is drained in chunks and reported, never held."""
     number = 0
     while True:
@@ -198,28 +200,32 @@ def _is_truncated(error: json.JSONDecodeError, raw: bytes) -> bool:
 
 
 def _jsonl_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | RecordError]:
-    for number, line in _lines(stream, limits):
+    for number, line in numbered_lines(stream, limits):
         if isinstance(line, RecordError):
             yield line
             continue
-        raw = line.rstrip(b"\r\n")
-        if not raw.strip():
-            continue
-        where = f"{stream.name}:{number}"
-        bad_encoding = _check_utf8(raw, where)
-        if bad_encoding:
-            yield bad_encoding
-            continue
-        try:
-            value = loads(raw)
-        except json.JSONDecodeError as error:
-            problem = "truncated JSON" if _is_truncated(error, raw) else "invalid JSON"
-            yield RecordError(f"{problem}: {error.msg} (column {error.colno})", where=where)
-            continue
-        except RecursionError:
-            yield RecordError("JSON nested too deeply", where=where)
-            continue
-        yield Unit(raw=raw, value=value, where=where, framing=Framing.JSONL)
+        unit = jsonl_unit(line, f"{stream.name}:{number}")
+        if unit is not None:
+            yield unit
+
+
+def jsonl_unit(line: bytes, where: str) -> Unit | RecordError | None:
+    """One line of JSON lines as a unit, a RecordError saying what is wrong with it, or
+    None for a blank line. Pure, so lines can be parsed in other processes."""
+    raw = line.rstrip(b"\r\n")
+    if not raw.strip():
+        return None
+    bad_encoding = _check_utf8(raw, where)
+    if bad_encoding:
+        return bad_encoding
+    try:
+        value = loads(raw)
+    except json.JSONDecodeError as error:
+        problem = "truncated JSON" if _is_truncated(error, raw) else "invalid JSON"
+        return RecordError(f"{problem}: {error.msg} (column {error.colno})", where=where)
+    except RecursionError:
+        return RecordError("JSON nested too deeply", where=where)
+    return Unit(raw=raw, value=value, where=where, framing=Framing.JSONL)
 
 
 def _document_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | RecordError]:
@@ -266,7 +272,7 @@ def _csv_units(stream: PeekableStream, limits: Limits) -> Iterator[Unit | Record
     line_numbers: list[int] = []
 
     def text_lines() -> Iterator[str]:
-        for number, line in _lines(stream, limits):
+        for number, line in numbered_lines(stream, limits):
             if isinstance(line, RecordError):
                 problems.append(line)
                 continue

@@ -1,0 +1,210 @@
+"""Read JSON lines in worker processes, results in input order.
+
+Parsing a large X or TikTok archive costs more CPU than writing it, and one Python process
+uses one core. :func:`read_stream_parallel` keeps reading the file and framing it into lines
+here (cheap), and hands chunks of lines to worker processes that do what costs: JSON
+parsing, the reader, and a ``prepare`` step given by the caller (the store turns bundles
+into plain rows there, which also cross back between processes faster than models).
+
+What the caller sees is what :func:`tidewatch.ingest.read_stream` gives, mapped through
+``prepare``: one item per unit or RecordError, in input order, errors naming file and line.
+At most a few chunks are in flight, so memory does not grow with the file.
+
+Workers are forked (Linux), so ``prepare`` and the reader need no pickling; they ignore
+Ctrl-C (the parent stops them) and die with the parent, so a killed ingest leaves no
+orphans. Other framings (one JSON document, CSV) and other platforms read in process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+from tidewatch.errors import FormatError, RecordError
+from tidewatch.ingest import detect_reader, reader_named
+from tidewatch.ingest.base import Framing, ReadContext, Reader, Unit
+from tidewatch.ingest.framing import (
+    Limits,
+    PeekableStream,
+    detect_framing,
+    iter_units,
+    jsonl_unit,
+    numbered_lines,
+)
+from tidewatch.model import Bundle
+
+T = TypeVar("T")
+
+#: A chunk of lines handed to a worker ends after about this many bytes or lines.
+CHUNK_BYTES = 1 << 20
+CHUNK_LINES = 2000
+#: Chunks in flight per worker: enough to keep workers busy while the caller writes.
+IN_FLIGHT_PER_WORKER = 2
+
+_Line = tuple[int, bytes | tuple[str, str]]  # (line number, raw line or (message, where))
+
+
+def fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def read_stream_parallel(
+    stream: PeekableStream,
+    *,
+    prepare: Callable[[Bundle], T],
+    workers: int,
+    format: str | None = None,
+    collector: str = "",
+    limits: Limits | None = None,
+) -> Generator[T | RecordError, None, None]:
+    """``prepare(bundle)`` or a RecordError for every unit of ``stream``, in input order."""
+    limits = limits or Limits()
+    framing = detect_framing(stream)
+    reader = reader_named(format) if format else None
+    if reader is not None and framing not in reader.framings:
+        raise FormatError(
+            f"{stream.name}: looks like {framing.value}, but format {reader.name!r} reads "
+            f"{', '.join(sorted(f.value for f in reader.framings))}"
+        )
+    context = ReadContext(collector=collector, origin=stream.name)
+    if framing is not Framing.JSONL or workers < 2 or not fork_available():
+        for item in iter_units(stream, framing, limits):
+            if isinstance(item, RecordError):
+                yield item
+                continue
+            if reader is None:
+                reader = detect_reader(item)
+            yield _read(reader, item, context, prepare)
+        return
+
+    lines = numbered_lines(stream, limits)
+    # Until the format is known, lines are read here: the first unit decides it, and a
+    # FormatError must reach the caller as it would without workers.
+    while reader is None:
+        step = next(lines, None)
+        if step is None:
+            return
+        number, line = step
+        unit = (
+            line if isinstance(line, RecordError) else jsonl_unit(line, f"{stream.name}:{number}")
+        )
+        if unit is None:
+            continue
+        if isinstance(unit, RecordError):
+            yield unit
+            continue
+        reader = detect_reader(unit)
+        yield _read(reader, unit, context, prepare)
+
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(reader, context, prepare, os.getpid()),
+    )
+    pending: deque[Future[list[Any]]] = deque()
+    try:
+        for chunk in _chunks(lines, stream.name):
+            pending.append(pool.submit(_work, chunk))
+            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+                yield from _unpack(pending.popleft().result())
+        while pending:
+            yield from _unpack(pending.popleft().result())
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read(
+    reader: Reader, unit: Unit, context: ReadContext, prepare: Callable[[Bundle], T]
+) -> T | RecordError:
+    try:
+        return prepare(reader.read(unit, context))
+    except RecordError as error:
+        return error
+
+
+def _chunks(lines: Iterator[tuple[int, bytes | RecordError]], name: str) -> Iterator[list[_Line]]:
+    chunk: list[_Line] = []
+    size = 0
+    for number, line in lines:
+        if isinstance(line, RecordError):
+            chunk.append((number, (line.message, line.where)))
+        else:
+            chunk.append((number, line))
+            size += len(line)
+        if size >= CHUNK_BYTES or len(chunk) >= CHUNK_LINES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _unpack(results: list[Any]) -> Iterator[Any]:
+    """Errors travel as (message, where): pickling a RecordError would drop ``where``."""
+    for item in results:
+        if isinstance(item, _Error):
+            yield RecordError(item.message, where=item.where)
+        else:
+            yield item
+
+
+class _Error:
+    __slots__ = ("message", "where")
+
+    def __init__(self, message: str, where: str) -> None:
+        self.message = message
+        self.where = where
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Error, (self.message, self.where))
+
+
+# --- in the worker processes ----------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+_PR_SET_PDEATHSIG = 1
+
+
+def _start_worker(
+    reader: Reader, context: ReadContext, prepare: Callable[[Bundle], Any], parent: int
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Linux: the kernel kills this worker when the process that started it dies.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    # The parent's objects are inherited and never freed here; the collector need not scan them.
+    gc.freeze()
+    _worker.update(reader=reader, context=context, prepare=prepare, name=context.origin)
+
+
+def _work(chunk: list[_Line]) -> list[Any]:
+    reader: Reader = _worker["reader"]
+    context: ReadContext = _worker["context"]
+    prepare: Callable[[Bundle], Any] = _worker["prepare"]
+    name: str = _worker["name"]
+    results: list[Any] = []
+    for number, line in chunk:
+        if isinstance(line, tuple):
+            results.append(_Error(*line))
+            continue
+        unit = jsonl_unit(line, f"{name}:{number}")
+        if unit is None:
+            continue
+        if isinstance(unit, RecordError):
+            results.append(_Error(unit.message, unit.where))
+            continue
+        item = _read(reader, unit, context, prepare)
+        results.append(_Error(item.message, item.where) if isinstance(item, RecordError) else item)
+    return results
