@@ -10,6 +10,7 @@ this origin only, with no inline script at all, so an injected tag has nothing t
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -51,8 +52,9 @@ class LoginRequired(Exception):
 
 
 class ConsoleHeaders:
-    """Security headers on console pages (plain ASGI, no buffering). API responses keep the
-    API's own, stricter ones."""
+    """Security headers on console pages (plain ASGI, no buffering), and a Server-Timing
+    header with the time the page took to start answering. API responses keep the API's
+    own, stricter headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,9 +65,13 @@ class ConsoleHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                took = (time.perf_counter() - started) * 1000
+                timing = (b"server-timing", f"app;dur={took:.1f}".encode())
+                message["headers"] = [*message.get("headers", []), *HEADERS, timing]
             await send(message)
 
         await self.app(scope, receive, with_headers)
