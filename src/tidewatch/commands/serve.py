@@ -50,7 +50,8 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve the partner API (/partner/v1) and the unit API (/api/v1); spec at /openapi.json."""
+    """Serve the console (http://HOST:PORT/), the partner portal (/portal), the partner API
+    (/partner/v1) and the unit API (/api/v1); the API spec is at /openapi.json."""
     import uvicorn
 
     from tidewatch.settings import get_settings
@@ -63,7 +64,7 @@ def serve(
     # Each worker builds its own engine from the environment (connections are per process).
     os.environ["TIDEWATCH_DATABASE_URL"] = url
     uvicorn.run(
-        "tidewatch.api.app:app_from_env",
+        "tidewatch.web.app:app_from_env",
         factory=True,
         host=host,
         port=port,
@@ -107,6 +108,24 @@ def add_user(
     line.append(actor.username, style="bold")
     line.append(f" ({actor.role.value}{', ' + actor.platform if actor.platform else ''})")
     out.print(line)
+
+
+@users_app.command("password")
+def set_password(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set a user's console password (asked twice, never echoed)."""
+    from tidewatch.web.auth import set_password as store_password
+
+    password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        engine = engine_for(database_url)
+        with engine.begin() as conn:
+            store_password(conn, username, password)
+    except ERRORS as error:
+        raise fail(error) from None
+    out.print(Text(f"password set for {username}"))
 
 
 @users_app.command("list")
