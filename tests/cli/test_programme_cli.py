@@ -85,3 +85,27 @@ def test_review_to_approved_referral_from_the_command_line(
     assert "intact" in _run(database_url, "audit", "verify")
     log = _run(database_url, "audit", "log", "--entity", "referral")
     assert "referral.draft" in log and "referral.approve" in log
+
+
+def test_a_user_added_and_given_a_password_can_sign_in(engine: Engine, database_url: str) -> None:
+    from tidewatch.web import auth
+
+    assert "added" in _run(database_url, "users", "add", "nadia", "--role", "supervisor")
+    short = runner.invoke(
+        app, ["users", "password", "nadia", "--database-url", database_url], input="short\nshort\n"
+    )
+    assert short.exit_code == 2 and "at least 10 characters" in short.output
+    done = runner.invoke(
+        app,
+        ["users", "password", "nadia", "--database-url", database_url],
+        input="a long passphrase\na long passphrase\n",
+    )
+    assert done.exit_code == 0, done.output
+    assert "a long passphrase" not in done.output
+    token = auth.login(engine, "nadia", "a long passphrase", "test")
+    session = auth.session_for(engine, token)
+    assert session is not None and session.actor.role.value == "supervisor"
+    import pytest
+
+    with pytest.raises(auth.LoginRefused):
+        auth.login(engine, "nadia", "another passphrase", "test")
