@@ -1,6 +1,7 @@
 """Bearer keys. A partner key speaks for one recipient (platform) and opens only the partner
-API; a unit key acts as one unit user and opens only the unit API. A missing, malformed,
-unknown or revoked key is a 401 (the same answer for each); a good key of the wrong kind a 403."""
+API; a unit key acts as one unit user and opens only the unit API. A missing key is a 401;
+a malformed, unknown or revoked one another 401, the same for all three (nothing says which);
+a good key of the wrong kind is a 403."""
 
 from __future__ import annotations
 
