@@ -36,6 +36,7 @@ from tidewatch.commands import audit as audit_commands
 from tidewatch.commands import evidence as evidence_commands
 from tidewatch.commands import outbox as outbox_commands
 from tidewatch.commands import refer as refer_commands
+from tidewatch.commands import report as report_commands
 from tidewatch.commands import review as review_commands
 from tidewatch.commands import serve as serve_commands
 from tidewatch.errors import RecordError, TidewatchError
@@ -60,6 +61,7 @@ app.add_typer(review_commands.app, name="review")
 app.add_typer(refer_commands.app, name="refer")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(evidence_commands.app, name="evidence")
+app.add_typer(report_commands.app)  # report, simulate
 app.add_typer(serve_commands.app)  # serve, users, keys
 # Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
