@@ -27,9 +27,11 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
 
-## Load the bundled demo data into the embedded SQLite database (var/) and show it.
+## Load the bundled demo data into the embedded SQLite database (var/), show it, and serve the
+## console on http://127.0.0.1:8000 (the demo users and their password are printed).
 run: install
 	$(BIN)/tidewatch demo
+	$(BIN)/tidewatch serve --host 127.0.0.1 --port 8000
 
 ## Lint, then run the whole test suite (storage tests on SQLite and, when reachable, PostgreSQL).
 test: dev

@@ -304,8 +304,29 @@ def demo(
     labels = demo_files()[0].parent / "labels.jsonl"
     out.print(detection_summary(engine, labels, detector.version))
     _run_link(engine, detector.version)
+    _demo_programme(engine, detector.threshold)
     out.print(f"Database: {engine.url.render_as_string(hide_password=True)}")
     raise typer.Exit(code)
+
+
+def _demo_programme(engine: Engine, threshold: float) -> None:
+    """The demo's people and a little referral history, and how to sign in."""
+    from tidewatch.demo.programme import DEMO_PASSWORD, PEOPLE, seed_programme
+
+    done = seed_programme(engine, threshold=threshold)
+    if done.created_users:
+        out.print(
+            Text(
+                f"Demo programme: {done.decided} review decisions, case {done.case_id}, "
+                f"{done.referrals} referrals (approved, delivered, answered)"
+            )
+        )
+    table = Table(title="Console sign-in (demo users; `tidewatch serve`, http://127.0.0.1:8000)")
+    for column in ("user", "role", "platform", "password"):
+        table.add_column(column)
+    for name, role, platform in PEOPLE:
+        table.add_row(name, role, platform or "", DEMO_PASSWORD)
+    out.print(table)
 
 
 @app.command()
