@@ -365,13 +365,10 @@ def write_batch(
     return apply_batch(conn, prepare_batch(bundles, conn.dialect.name), run_id=run_id)
 
 
-@dataclass(slots=True)
-class _Sighting:
-    """One sighting of an account or post in one fresh source record of the batch."""
-
-    item: Any  # PreparedAccount | PreparedPost
-    source_id: int
-    observed_at: Any
+#: One sighting of an account or post in one fresh source record of the batch:
+#: (PreparedAccount | PreparedPost, source_id, observed_at). A plain tuple: one is made per
+#: post and per account, and unpacking it is the cheapest way to read it.
+_Sighting = tuple[Any, int, Any]
 
 
 def apply_batch(
@@ -394,14 +391,18 @@ def apply_batch(
         observed = record.observed_at or now
         for account in record.accounts:
             fields = account[0]
-            accounts.setdefault((fields[0], fields[1]), []).append(
-                _Sighting(account, source_id, observed)
-            )
+            key = (fields[0], fields[1])
+            if key in accounts:
+                accounts[key].append((account, source_id, observed))
+            else:
+                accounts[key] = [(account, source_id, observed)]
         for post in record.posts:
             fields = post[0]
-            posts.setdefault((fields[0], fields[1]), []).append(
-                _Sighting(post, source_id, observed)
-            )
+            key = (fields[0], fields[1])
+            if key in posts:
+                posts[key].append((post, source_id, observed))
+            else:
+                posts[key] = [(post, source_id, observed)]
     _write_accounts(db, accounts, counts)
     _write_posts(db, posts, counts)
     return counts
@@ -446,19 +447,15 @@ def _insert_sources(
 
 def _latest(sightings: list[_Sighting]) -> _Sighting:
     """The most recent sighting; the first of equals."""
-    if len(sightings) == 1:  # nearly always: seen once in a batch
-        return sightings[0]
     best = sightings[0]
     for sighting in sightings[1:]:
-        if sighting.observed_at > best.observed_at:
+        if sighting[2] > best[2]:
             best = sighting
     return best
 
 
 def _earliest(sightings: list[_Sighting]) -> Any:
-    if len(sightings) == 1:
-        return sightings[0].observed_at
-    return min(s.observed_at for s in sightings)
+    return min(observed for _item, _source, observed in sightings)
 
 
 def _once_per_source(sightings: list[_Sighting]) -> list[_Sighting]:
@@ -468,8 +465,8 @@ def _once_per_source(sightings: list[_Sighting]) -> list[_Sighting]:
     seen: set[int] = set()
     firsts = []
     for sighting in sightings:
-        if sighting.source_id not in seen:
-            seen.add(sighting.source_id)
+        if sighting[1] not in seen:
+            seen.add(sighting[1])
             firsts.append(sighting)
     return firsts
 
@@ -488,46 +485,42 @@ def _write_accounts(
     )
     new_rows = []
     renamed = []
+    observations = []
     for key, seen_list in sightings.items():
-        latest = _latest(seen_list)
-        fields = latest.item[0]
-        if key in ids:
-            new_rows.append(
-                (
-                    ids[key],
-                    *fields,
-                    _earliest(seen_list),
-                    latest.observed_at,
-                    seen_list[0].source_id,
-                )
-            )
-            continue
-        row_id, profile_at, *profile = existing[key]
-        ids[key] = row_id
-        # The profile columns hold the latest sighting; older sightings only add observations.
-        if latest.observed_at >= profile_at and tuple(profile) != fields[2:5]:
-            renamed.append((*fields[2:5], latest.observed_at, row_id))
+        if len(seen_list) == 1:  # the common case, without the helpers' calls
+            latest = seen_list[0]
+            first_seen = latest[2]
+            firsts = seen_list
+        else:
+            latest = _latest(seen_list)
+            first_seen = _earliest(seen_list)
+            firsts = _once_per_source(seen_list)
+        fields = latest[0][0]
+        row_id = ids.get(key)
+        if row_id is not None:
+            new_rows.append((row_id, *fields, first_seen, latest[2], seen_list[0][1]))
+        else:
+            row_id, profile_at, *profile = existing[key]
+            ids[key] = row_id
+            # The profile columns hold the latest sighting; older sightings only add
+            # observations.
+            if latest[2] >= profile_at and tuple(profile) != fields[2:5]:
+                renamed.append((*fields[2:5], latest[2], row_id))
+        for item, source_id, observed in firsts:
+            observations.append((row_id, source_id, observed, *item[1]))
     counts.accounts_new += len(new_keys)
     counts.accounts_updated += len(sightings) - len(new_keys)
     db.insert("accounts", _ACCOUNT_COLUMNS, new_rows)
     if renamed:
         db.update("accounts", ("handle", "display_name", "bio", "profile_at"), renamed)
-    db.insert(
-        "account_observations",
-        _ACCOUNT_OBSERVATION_COLUMNS,
-        [
-            (ids[key], s.source_id, s.observed_at, *s.item[1])
-            for key, seen_list in sightings.items()
-            for s in _once_per_source(seen_list)
-        ],
-    )
+    db.insert("account_observations", _ACCOUNT_OBSERVATION_COLUMNS, observations)
 
 
 def _version_time(sighting: _Sighting) -> Any:
     """When this text was current: the edit time if given, else when the post was made,
     else when it was seen."""
-    moment = sighting.item[2]
-    return sighting.observed_at if moment is None else moment
+    moment = sighting[0][2]
+    return sighting[2] if moment is None else moment
 
 
 def _texts(sightings: list[_Sighting]) -> list[_Sighting]:
@@ -536,7 +529,7 @@ def _texts(sightings: list[_Sighting]) -> list[_Sighting]:
         return sightings
     distinct: dict[str, _Sighting] = {}
     for sighting in sightings:
-        distinct.setdefault(sighting.item[1], sighting)
+        distinct.setdefault(sighting[0][1], sighting)
     return sorted(distinct.values(), key=_version_time)
 
 
@@ -547,39 +540,71 @@ def _write_posts(
         return
     existing = db.existing_by_key("posts", list(groups), ("version_count", "current_version_at"))
     new_keys = [key for key in groups if key not in existing]
-    ids: dict[tuple[str, str], int] = dict(
-        zip(new_keys, db.allocate("posts", len(new_keys)), strict=True)
-    )
+    new_ids = db.allocate("posts", len(new_keys))
     counts.posts_new += len(new_keys)
-    new_rows = []
+    new_rows: list[Row] = []
     version_rows: list[Row] = []
-    for key in new_keys:
+    observations: list[Row] = []
+    media: dict[tuple[int, str], Row] = {}
+    for key, post_id in zip(new_keys, new_ids, strict=True):
         sightings = groups[key]
+        if len(sightings) == 1:  # the common case, without the helpers' calls
+            item, source_id, observed = sightings[0]
+            moment = item[2]
+            new_rows.append(
+                (post_id, *item[0], 1, observed if moment is None else moment, observed, source_id)
+            )
+            version_rows.append((post_id, 1, *item[3], observed, source_id))
+            observations.append((post_id, source_id, observed, *item[4]))
+            for medium in item[5]:
+                media.setdefault((post_id, medium[0]), (post_id, *medium, source_id))
+            continue
         texts = _texts(sightings)
         current = texts[-1]
-        post_id = ids[key]
         new_rows.append(
             (
                 post_id,
-                *current.item[0],
+                *current[0][0],
                 len(texts),
                 _version_time(current),
                 _earliest(sightings),
-                sightings[0].source_id,
+                sightings[0][1],
             )
         )
-        for number, s in enumerate(texts, start=1):
-            version_rows.append((post_id, number, *s.item[3], s.observed_at, s.source_id))
+        for number, (item, source_id, observed) in enumerate(texts, start=1):
+            version_rows.append((post_id, number, *item[3], observed, source_id))
+        _observe(post_id, sightings, observations, media)
 
     old_keys = [key for key in groups if key in existing]
     counts.posts_updated += len(old_keys)
     if old_keys:
         _add_versions_to_existing(db, old_keys, existing, groups, version_rows, counts)
         for key in old_keys:
-            ids[key] = existing[key][0]
+            _observe(existing[key][0], groups[key], observations, media)
     db.insert("posts", _POST_COLUMNS, new_rows)
     db.insert("post_versions", _VERSION_COLUMNS, version_rows)
-    _write_observations_and_media(db, groups, ids, {existing[k][0] for k in old_keys})
+    db.insert("post_observations", _POST_OBSERVATION_COLUMNS, observations)
+    if media:
+        existing_ids = {existing[key][0] for key in old_keys}
+        recheck = sorted({post_id for post_id, _ in media if post_id in existing_ids})
+        stored = db.pairs("media", "media_key", recheck)
+        db.insert(
+            "media", _MEDIA_COLUMNS, [row for pair, row in media.items() if pair not in stored]
+        )
+
+
+def _observe(
+    post_id: int,
+    sightings: list[_Sighting],
+    observations: list[Row],
+    media: dict[tuple[int, str], Row],
+) -> None:
+    """An observation per source record, and each media item once (its first sighting)."""
+    for item, source_id, _observed in sightings:
+        for medium in item[5]:
+            media.setdefault((post_id, medium[0]), (post_id, *medium, source_id))
+    for item, source_id, observed in _once_per_source(sightings):
+        observations.append((post_id, source_id, observed, *item[4]))
 
 
 def _add_versions_to_existing(
@@ -595,19 +620,17 @@ def _add_versions_to_existing(
     count_only: list[Row] = []
     for key in keys:
         post_id, version_count, current_at = existing[key]
-        added = [s for s in _texts(groups[key]) if (post_id, s.item[1]) not in stored]
+        added = [s for s in _texts(groups[key]) if (post_id, s[0][1]) not in stored]
         if not added:
             continue
         counts.posts_edited += 1
-        for offset, s in enumerate(added, start=1):
-            version_rows.append(
-                (post_id, version_count + offset, *s.item[3], s.observed_at, s.source_id)
-            )
+        for offset, (item, source_id, observed) in enumerate(added, start=1):
+            version_rows.append((post_id, version_count + offset, *item[3], observed, source_id))
         newest = added[-1]
         newest_at = _version_time(newest)
         # Seeing an older version late must not replace the current text.
         if current_at is None or newest_at >= current_at:
-            text = newest.item[0][4]
+            text = newest[0][0][4]
             with_text.append((version_count + len(added), text, newest_at, post_id))
         else:
             count_only.append((version_count + len(added), post_id))
@@ -615,31 +638,6 @@ def _add_versions_to_existing(
         db.update("posts", ("version_count", "text", "current_version_at"), with_text)
     if count_only:
         db.update("posts", ("version_count",), count_only)
-
-
-def _write_observations_and_media(
-    db: _Driver,
-    groups: dict[tuple[str, str], list[_Sighting]],
-    ids: dict[tuple[str, str], int],
-    existing_ids: set[int],
-) -> None:
-    observation_rows = []
-    media: dict[tuple[int, str], Row] = {}
-    for key, sightings in groups.items():
-        post_id = ids[key]
-        for s in sightings:
-            for item in s.item[5]:
-                if (post_id, item[0]) not in media:
-                    media[(post_id, item[0])] = (post_id, *item, s.source_id)
-        for s in _once_per_source(sightings):
-            observation_rows.append((post_id, s.source_id, s.observed_at, *s.item[4]))
-    db.insert("post_observations", _POST_OBSERVATION_COLUMNS, observation_rows)
-    if not media:
-        return
-    recheck = sorted({post_id for post_id, _ in media if post_id in existing_ids})
-    stored = db.pairs("media", "media_key", recheck)
-    rows = [row for pair, row in media.items() if pair not in stored]
-    db.insert("media", _MEDIA_COLUMNS, rows)
 
 
 class _Driver:
