@@ -299,21 +299,22 @@ class _PostFacts:
 def _post_facts(conn: Connection) -> _PostFacts:
     """Language, places and selectors of every referred post, from its latest detection."""
     i, p, d = t.referral_items, t.posts, t.detections
-    latest = (
-        select(func.max(d.c.id).label("id"), d.c.post_id)
-        .where(d.c.post_id.in_(select(i.c.post_id).where(i.c.post_id.is_not(None))))
-        .group_by(d.c.post_id)
-        .subquery()
-    )
+    # Every detection of each referred post, oldest first, so the latest one stays; a
+    # "latest per post" subquery joined back makes SQLite scan it once per row.
     query = (
-        select(i.c.referral_id, p.c.platform, p.c.account_native_id, d.c.lang, d.c.reasons)
+        select(
+            i.c.referral_id, i.c.post_id, p.c.platform, p.c.account_native_id, d.c.lang, d.c.reasons
+        )
         .join(p, p.c.id == i.c.post_id)
-        .join(latest, latest.c.post_id == i.c.post_id)
-        .join(d, d.c.id == latest.c.id)
+        .join(d, d.c.post_id == i.c.post_id)
+        .order_by(d.c.id)
     )
+    latest: dict[tuple[int, int], Any] = {}
+    for row in conn.execute(query):
+        latest[(row.referral_id, row.post_id)] = row
     by_referral: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
     selectors: dict[str, set[str]] = defaultdict(set)
-    for row in conn.execute(query):
+    for row in latest.values():
         reasons = row.reasons or []
         places = [r["evidence"] for r in reasons if str(r.get("signal", "")).startswith("place_")]
         by_referral[row.referral_id].append((row.lang or "und", places))

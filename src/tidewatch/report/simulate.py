@@ -68,7 +68,9 @@ MEDIAN_HOURS = {"meta": 30.0, "tiktok": 20.0, "x": 70.0, "youtube": 45.0}
 #: Accounts per network (weights for 1..6).
 NETWORK_SIZE = (0.30, 0.25, 0.20, 0.12, 0.08, 0.05)
 #: Expected share of referred accounts that end removed (for sizing the volumes).
-_REMOVED_SHARE = 0.915 * (1 - PARTIAL * 0.5)
+_MEAN_SIZE = sum(n * w for n, w in enumerate(NETWORK_SIZE, 1))
+# A partial removal keeps one account of a network of two or more.
+_REMOVED_SHARE = OUTCOMES[0][1] * (1 - PARTIAL * (1 - NETWORK_SIZE[0]) / _MEAN_SIZE)
 DOUBLE_REVIEW = 0.05
 SECOND_REVIEWER_AGREES = 0.93
 REEMERGE = 0.12
