@@ -4,8 +4,11 @@
     python bench/ingest.py --posts 200000 --sizes 50000,200000 --databases sqlite
 
 Each run is a fresh database and a separate ``tidewatch ingest`` process, so the figures
-include start-up, parsing, detection of the format and the committed batches; peak memory is
-that process's maximum resident set size. Several input sizes show whether memory stays flat.
+include start-up, parsing, detection of the format and the committed batches. ``peak MiB`` is
+the largest resident set of the ingest and its parsing workers together (sampled every 50 ms);
+``max proc`` the largest single process. ``cpu us/post`` is the CPU time of all of them per
+post: on a shared machine it says more than the wall clock, which waits for other work.
+Several input sizes show whether memory stays flat.
 Pages are shaped like tests/fixtures/x_twitter_v2/twarc2_*.jsonl: 100 tweets a page with
 entities, public_metrics, referenced tweets, includes.users and the __twarc envelope.
 """
@@ -172,8 +175,24 @@ def drop_schema(schema: str) -> None:
     engine.dispose()
 
 
-def run_ingest(path: Path, url: str) -> tuple[float, int]:
-    """Seconds and peak RSS (bytes) of one ``tidewatch ingest`` process."""
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its descendants (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/statm") as statm:
+                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                todo.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile
+    return total
+
+
+def run_ingest(path: Path, url: str) -> tuple[float, float, int, int]:
+    """Seconds, CPU seconds, peak RSS of the process tree and of one process (bytes) of one
+    ``tidewatch ingest`` run."""
     command = [sys.executable, "-m", "tidewatch.cli", "ingest", str(path), "--database-url", url]
     # Migrate first, so schema creation is not counted as ingest time.
     subprocess.run(
@@ -186,13 +205,20 @@ def run_ingest(path: Path, url: str) -> tuple[float, int]:
     )
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak_tree = 0
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        peak_tree = max(peak_tree, _tree_rss(process.pid))
+        time.sleep(0.05)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(
             f"ingest failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
         )
-    return elapsed, usage.ru_maxrss * 1024
+    # wait4 counts the workers too: the ingest process waited for them.
+    return elapsed, usage.ru_utime + usage.ru_stime, peak_tree, usage.ru_maxrss * 1024
 
 
 def main() -> None:
@@ -206,7 +232,11 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s} | {args.posts})
-    print(f"{'database':<10} {'posts':>10} {'seconds':>9} {'posts/s':>9} {'peak MiB':>9}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
+    print(
+        f"{'database':<10} {'posts':>10} {'seconds':>9} {'posts/s':>9} {'cpu us/post':>12}"
+        f" {'peak MiB':>9} {'max proc':>9} {'load':>5}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
             source = Path(folder) / f"x_v2_{size}.jsonl"
@@ -214,16 +244,18 @@ def main() -> None:
             for database in args.databases.split(","):
                 if database == "sqlite":
                     db_path = Path(folder) / f"bench_{size}.db"
-                    seconds, peak = run_ingest(source, f"sqlite:///{db_path}")
+                    seconds, cpu, peak, largest = run_ingest(source, f"sqlite:///{db_path}")
                     db_path.unlink()
                 else:
                     url, schema = fresh_postgres_url()
                     try:
-                        seconds, peak = run_ingest(source, url)
+                        seconds, cpu, peak, largest = run_ingest(source, url)
                     finally:
                         drop_schema(schema)
                 print(
-                    f"{database:<10} {size:>10,} {seconds:>9.1f} {size / seconds:>9,.0f} {peak / 2**20:>9.0f}",
+                    f"{database:<10} {size:>10,} {seconds:>9.1f} {size / seconds:>9,.0f}"
+                    f" {cpu / size * 1e6:>12.0f} {peak / 2**20:>9.0f} {largest / 2**20:>9.0f}"
+                    f" {os.getloadavg()[0]:>5.1f}",
                     flush=True,
                 )
             source.unlink()

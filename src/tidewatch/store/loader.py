@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -176,15 +177,15 @@ def _load(
     batch_posts = 0
     statistics = _Statistics(engine)
 
-    def flush() -> None:
+    def flush(writer: Connection) -> None:
         nonlocal batch_posts
         batch_posts = 0
         if not batch:
             return
-        with engine.begin() as conn:
-            counts = apply_batch(conn, PreparedBatch(dialect, batch), run_id=report.run_id)
+        with writer.begin():
+            counts = apply_batch(writer, PreparedBatch(dialect, batch), run_id=report.run_id)
             if after_write:
-                after_write(conn, bundles)
+                after_write(writer, bundles)
         report.counts.add(counts)
         statistics.written(
             counts.posts_new + counts.accounts_new + counts.records - counts.records_skipped
@@ -195,28 +196,53 @@ def _load(
             on_batch(report)
 
     try:
-        for item in items:
-            if isinstance(item, RecordError):
-                report.errors += 1
-                if len(report.error_samples) < MAX_ERROR_SAMPLES:
-                    report.error_samples.append(str(item))
-                if on_error:
-                    on_error(item)
-                continue
-            record, bundle = item
-            report.format = report.format or record.source[1]
-            batch.append(record)
-            if bundle is not None:
-                bundles.append(bundle)
-            batch_posts += len(record.posts)
-            if len(batch) >= batch_size or batch_posts >= max_batch_posts:
-                flush()
-        flush()
+        # One connection for every batch, so its SQLite page cache stays warm between them.
+        with engine.connect() as writer, _sqlite_cache(writer):
+            for item in items:
+                if isinstance(item, RecordError):
+                    report.errors += 1
+                    if len(report.error_samples) < MAX_ERROR_SAMPLES:
+                        report.error_samples.append(str(item))
+                    if on_error:
+                        on_error(item)
+                    continue
+                record, bundle = item
+                report.format = report.format or record.source[1]
+                batch.append(record)
+                if bundle is not None:
+                    bundles.append(bundle)
+                batch_posts += len(record.posts)
+                if len(batch) >= batch_size or batch_posts >= max_batch_posts:
+                    flush(writer)
+            flush(writer)
     except BaseException:
         _finish(engine, report, status="failed")
         raise
     _finish(engine, report, status="finished")
     return report
+
+
+#: SQLite page cache of the ingest's connection while it writes (KiB). The default (2 MiB)
+#: holds little of the indexes that take posts in random order (by account, by creation
+#: time), so every batch read their pages again (measured at 100,000 X posts: 61 -> 53 us of
+#: write CPU per post); the bigger the database, the more it matters.
+SQLITE_CACHE_KIB = 64 * 1024
+
+
+@contextmanager
+def _sqlite_cache(conn: Connection) -> Iterator[None]:
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
+    conn.commit()
+    try:
+        yield
+    finally:
+        if not conn.invalidated:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
+            conn.commit()
 
 
 class _Statistics:
