@@ -25,9 +25,12 @@ _MIN_E164 = 11  # "+" and ten digits: shorter numbers are prices, years and shor
 # Ten digits less a three-digit country code, less one more that a national prefix rule may
 # add (Argentina's "15" becomes "9"): fewer written digits cannot make _MIN_E164.
 _MIN_RUN_DIGITS = 6
-# Digits with at most four other characters between them (the matcher allows four
-# punctuation marks between digit groups; any character here, so a run is never too short).
-_DIGIT_RUN = re.compile(r"\d(?:\D{0,4}\d)*")
+# At least _MIN_RUN_DIGITS digits with at most four other characters between them (the
+# matcher allows four punctuation marks between digit groups; any character here, so a run
+# is never cut shorter than a number the matcher would read).
+_DIGIT_RUN = re.compile(rf"\d(?:\D{{0,4}}\d){{{_MIN_RUN_DIGITS - 1},}}")
+_TELEGRAM_HINT = re.compile(r"(?:t\.me|telegram\.me|telegram\.dog)/")
+_LINK_HINT = re.compile(r"[/@]|www\.")
 _CONTEXT = 16
 _ANY_DIGIT = re.compile(r"\d")
 _LAST_WORD = re.compile(r"[^\W_xX](?=[\WxX_]*$)")
@@ -51,11 +54,12 @@ def selectors_in(text: str, lang: str = "") -> set[Selector]:
     found = {Selector("phone", number) for number in phone_numbers(normal, regions)}
     for wa in _WA_NUMBER.finditer(normal):
         found.add(Selector("phone", "+" + wa.group(1)))
-    for link in messengers(normal):
+    # Most posts have no link at all; the hints are substrings every link found below has.
+    for link in messengers(normal) if _TELEGRAM_HINT.search(normal) else ():
         telegram = _TELEGRAM.search(link.value)
         if telegram:
             found.add(Selector("telegram", telegram.group(1)))
-    for link in links(normal):
+    for link in links(normal) if _LINK_HINT.search(normal) else ():
         if link.kind == "email":
             found.add(Selector("email", link.value))
         elif (
@@ -81,8 +85,6 @@ def phone_numbers(normal: str, regions: tuple[str, ...]) -> set[str]:
     numbers: set[str] = set()
     window_start = window_end = -1
     for run in _DIGIT_RUN.finditer(normal):
-        if sum(c.isdigit() for c in run.group()) < _MIN_RUN_DIGITS:
-            continue
         start, end = max(0, run.start() - _CONTEXT), run.end() + _CONTEXT
         # Before a number only "+", "(" and punctuation can belong to it, and at POSSIBLE
         # leniency the matcher looks no further back, so words there would only split the

@@ -28,6 +28,8 @@ PERMUTATIONS = 64
 BANDS = 16  # 16 bands of 4 rows: pairs at Jaccard 0.6 are candidates with probability 0.99
 THRESHOLD = 0.6
 MIN_SHINGLES = 4
+_SIGNATURE_BATCH = 8192  # posts hashed per call to rensa's bulk MinHash
+_COMPARE_SLICE = 65536
 
 
 def template_text(text: str) -> str:
@@ -43,6 +45,13 @@ def shingles(text: str, size: int = 3) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+def _signatures(token_sets: list[list[str]], seed: int) -> np.ndarray:
+    """MinHash signatures of many posts as one compact array (rensa's values are 32-bit; a
+    list of Python integers per post took ten times the memory at a million posts)."""
+    digests = RMinHash.digest_matrix_from_token_sets(token_sets, PERMUTATIONS, seed)
+    return np.asarray(digests.to_rows(), dtype=np.uint32)
+
+
 def template_clusters(
     posts: Sequence[tuple[Hashable, str]], *, threshold: float = THRESHOLD, seed: int = 1
 ) -> list[list[Hashable]]:
@@ -56,7 +65,8 @@ def template_clusters(
     template with every other one and did not finish on a million posts.
     """
     keys: list[Hashable] = []
-    digests: list[list[int]] = []
+    blocks: list[np.ndarray] = []
+    pending: list[list[str]] = []
     seen: set[Hashable] = set()
     for key, text in posts:
         if key in seen:
@@ -65,13 +75,17 @@ def template_clusters(
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             continue  # a three-word post matches too much to be evidence of a template
-        signature = RMinHash(num_perm=PERMUTATIONS, seed=seed)
-        signature.update(sorted(grams))
         keys.append(key)
-        digests.append(signature.digest())
+        pending.append(sorted(grams))
+        if len(pending) == _SIGNATURE_BATCH:
+            blocks.append(_signatures(pending, seed))
+            pending = []
+    if pending:
+        blocks.append(_signatures(pending, seed))
     if len(keys) < 2:
         return []
-    matrix = np.asarray(digests, dtype=np.uint64)
+    matrix = np.concatenate(blocks)
+    del blocks
     rows = PERMUTATIONS // BANDS
     sources: list[np.ndarray] = []
     targets: list[np.ndarray] = []
@@ -83,10 +97,16 @@ def template_clusters(
         first = np.ones(len(order), dtype=bool)
         first[1:] = sorted_buckets[1:] != sorted_buckets[:-1]
         representative = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
-        similar = (matrix[order] == matrix[representative]).mean(axis=1) >= threshold
-        keep = similar & (order != representative)
-        sources.append(order[keep])
-        targets.append(representative[keep])
+        joined = np.flatnonzero(order != representative)
+        # Compared in slices: two full copies of the signatures would double peak memory.
+        similar = np.concatenate(
+            [
+                (matrix[order[part]] == matrix[representative[part]]).mean(axis=1) >= threshold
+                for part in np.array_split(joined, max(1, len(joined) // _COMPARE_SLICE))
+            ]
+        )
+        sources.append(order[joined[similar]])
+        targets.append(representative[joined[similar]])
     source = np.concatenate(sources)
     target = np.concatenate(targets)
     graph = sp.coo_matrix((np.ones(len(source)), (source, target)), shape=(len(keys), len(keys)))
