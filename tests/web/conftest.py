@@ -85,6 +85,9 @@ class Visitor:
         self.console = console
         self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
         self.page = self.context.new_page()
+        # Generous: CI machines are small and shared; a slow answer is not a failure here
+        # (bench/web.py measures speed).
+        self.page.set_default_timeout(90_000)
         self.dialogs: list[str] = []
         self.foreign: list[str] = []
         self.console_errors: list[str] = []
