@@ -345,8 +345,7 @@ def _store(
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
         )
-        for artifact in content.artifacts:
-            add_artifact(conn, capture_id, artifact, actor=actor.username, at=now)
+        add_artifacts(conn, capture_id, content.artifacts, actor=actor.username, at=now)
         audit.record(
             conn,
             actor=actor.username,
@@ -362,6 +361,46 @@ def _store(
                 conn, capture_id, actor=actor.username, signing_key=signing_key, tsa_urls=tsa_urls
             )
     return capture_id
+
+
+def add_artifacts(
+    conn: Connection, capture_id: int, artifacts: Sequence[Artifact], *, actor: str, at: datetime
+) -> list[str]:
+    """Add many artifacts to an open capture in a few statements (objects, rows, custody)."""
+    status = conn.execute(select(t.captures.c.status).where(t.captures.c.id == capture_id)).scalar()
+    if status != "open":
+        raise Conflict(f"capture {capture_id} is {status}: a sealed capture takes no new artifacts")
+    if not artifacts:
+        return []
+    digests = objects.put_many(conn, [(a.content, a.media_type) for a in artifacts])
+    conn.execute(
+        insert(t.artifacts),
+        [
+            {
+                "capture_id": capture_id,
+                "path": a.path,
+                "kind": a.kind,
+                "sha256": digest,
+                "size": len(a.content),
+                "subject": a.subject,
+                "has_third_party_data": a.third_party,
+                "source_url": a.source_url,
+                "captured_at": at,
+            }
+            for a, digest in zip(artifacts, digests, strict=True)
+        ],
+    )
+    custody.record_many(
+        conn,
+        capture_id,
+        [
+            ("captured", d, {"path": a.path, "kind": a.kind})
+            for a, d in zip(artifacts, digests, strict=True)
+        ],
+        actor=actor,
+        at=at,
+    )
+    return digests
 
 
 def add_artifact(

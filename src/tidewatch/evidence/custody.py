@@ -120,6 +120,63 @@ def record(
     return CustodyEvent(**fields, hash=digest)
 
 
+def record_many(
+    conn: Connection,
+    capture_id: int,
+    entries: list[tuple[str, str | None, dict[str, Any]]],
+    *,
+    actor: str,
+    at: datetime | None = None,
+) -> list[CustodyEvent]:
+    """Append ``entries`` ((event, artifact sha256, detail), in order) with one head update
+    and one multi-row insert: a capture of hundreds of artifacts is one round trip, not
+    hundreds."""
+    if not entries:
+        return []
+    for event, _, _ in entries:
+        if event not in EVENTS:
+            raise ValueError(f"custody event must be one of {', '.join(EVENTS)}, not {event!r}")
+    stamp = (at or datetime.now(UTC)).astimezone(UTC)
+    last, prev = conn.execute(
+        update(t.captures)
+        .where(t.captures.c.id == capture_id)
+        .values(custody_seq=t.captures.c.custody_seq + len(entries))
+        .returning(t.captures.c.custody_seq, t.captures.c.custody_head)
+    ).one()
+    made: list[CustodyEvent] = []
+    for offset, (event, artifact, detail) in enumerate(entries):
+        fields = {
+            "seq": last - len(entries) + 1 + offset,
+            "at": stamp.isoformat(),
+            "actor": actor,
+            "event": event,
+            "artifact_sha256": artifact,
+            "detail": detail,
+            "prev_hash": prev,
+        }
+        prev = event_hash(capture_id=capture_id, **fields)
+        made.append(CustodyEvent(**fields, hash=prev))
+    conn.execute(
+        insert(t.custody_events),
+        [
+            {
+                "capture_id": capture_id,
+                "seq": e.seq,
+                "at": stamp,
+                "actor": e.actor,
+                "event": e.event,
+                "artifact_sha256": e.artifact_sha256,
+                "detail": e.detail,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in made
+        ],
+    )
+    conn.execute(update(t.captures).where(t.captures.c.id == capture_id).values(custody_head=prev))
+    return made
+
+
 def events(conn: Connection, capture_id: int) -> list[CustodyEvent]:
     rows = conn.execute(
         select(t.custody_events)
