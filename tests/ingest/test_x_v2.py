@@ -321,3 +321,23 @@ def test_a_malformed_referenced_tweets_field_is_named_in_the_error() -> None:
 def test_an_object_without_data_includes_or_errors_is_refused() -> None:
     with pytest.raises(RecordError, match="no data, includes or errors"):
         read_value({"meta": {"result_count": 0}})
+
+
+# --- models built without re-validation -----------------------------------------------------
+
+
+def test_models_built_from_checked_values_equal_validated_ones() -> None:
+    """The reader skips pydantic's second validation (tidewatch.trusted); validating what it
+    built must change nothing, so it is as if the models had been validated."""
+    built = [m for path in FIXTURES for b in bundles(path.name) for m in (*b.accounts, *b.posts)]
+    assert len(built) >= 30
+    for model in built:
+        validated = type(model).model_validate(model.model_dump())
+        assert validated == model
+        assert validated.model_dump() == model.model_dump()
+
+
+def test_a_wrong_field_in_an_unvalidated_tweet_is_still_an_error_naming_it() -> None:
+    page = {"data": [{"id": "1", "text": "hi", "public_metrics": {"like_count": -3}}]}
+    with pytest.raises(RecordError, match=r"data\[0\]\.public_metrics\.like_count"):
+        read_value(page)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from tidewatch.store import make_engine, migrate
 from tidewatch.store import tables as t
+from tidewatch.store.loader import default_workers
 
 BATCH = 200
 LINES = 60_000
@@ -104,6 +105,22 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:  # type: ignore[type-arg
         }
 
 
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_killed_ingest_resumes_to_the_same_rows_as_an_uninterrupted_run(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -123,10 +140,18 @@ def test_killed_ingest_resumes_to_the_same_rows_as_an_uninterrupted_run(
             )
             assert time.monotonic() < deadline, "the ingest made no progress"
             time.sleep(0.02)
+        workers = children(process.pid) if sys.platform == "linux" else set()
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
+    # The parsing workers die with the ingest: a killed run leaves no orphans behind.
+    if sys.platform == "linux" and default_workers() > 1:
+        assert workers, "the ingest should parse in worker processes"
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
 
     committed = count(engine, t.source_records)
     assert 0 < committed < LINES, "the kill must land mid-file"
