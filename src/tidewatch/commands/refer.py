@@ -76,7 +76,6 @@ def draft(
 def approve(
     actor: ActorOption,
     referral: Annotated[int, typer.Argument(help="Referral id.")],
-    channel: Annotated[str, typer.Option(help="Channel to send it through.")] = "partner_inbox",
     database_url: DatabaseOption = None,
 ) -> None:
     """Approve a draft (supervisors; not your own draft): it is frozen and queued for sending."""
@@ -87,13 +86,13 @@ def approve(
         engine = engine_for(database_url)
         with engine.connect() as conn:
             who = get_actor(conn, actor)
-        done = service.approve(engine, who, referral, channel=channel)
+        done = service.approve(engine, who, referral)
     except ERRORS as error:
         raise fail(error) from None
     out.print(
         Text(
             f"referral {done.id} approved by {done.approved_by}; package sha256 "
-            f"{done.package_sha256}; queued on {channel}, respond by {done.deadline_at:%Y-%m-%d}"
+            f"{done.package_sha256}; queued for its channel (tidewatch outbox work), respond by {done.deadline_at:%Y-%m-%d}"
         )
     )
 

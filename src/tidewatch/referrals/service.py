@@ -404,7 +404,6 @@ def approve(
     actor: Actor,
     referral_id: int,
     *,
-    channel: str = "partner_inbox",
     deadline: timedelta = DEFAULT_DEADLINE,
     unit_name: str = "Tidewatch referral unit",
     capture_evidence: bool = True,
@@ -463,7 +462,6 @@ def approve(
                 "package": package,
                 "package_sha256": digest,
                 "evidence_refs": referral.evidence_refs,
-                "channel": channel,
                 "deadline_at": now + deadline,
             },
             now=now,
@@ -474,7 +472,9 @@ def approve(
         conn.execute(
             insert(t.outbox).values(
                 referral_id=referral.id,
-                channel=channel,
+                # The recipient's channel is looked up at delivery (the worker records which
+                # one it used), so a channel configured later still applies.
+                channel="",
                 idempotency_key=f"referral-{referral.public_id}-{attempt + 1}",
                 status="pending",
                 attempts=0,
