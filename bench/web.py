@@ -52,7 +52,8 @@ def generate(path: Path, posts: int, seed: int = 11) -> None:
             account = rng.randrange(accounts)
             advert = rng.random() < 0.3
             template = rng.choice(ADVERTS if advert else OTHER)
-            text = template.format(price=rng.choice([1500, 2500, 3000, 4200]), n=account % 50)
+            # Groups of eight accounts share a number: many networks of realistic size.
+            text = template.format(price=rng.choice([1500, 2500, 3000, 4200]), n=account // 8)
             out.write(
                 json.dumps(
                     {
