@@ -11,6 +11,9 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara tesseract-ocr-fas fonts-dejavu-core
 # Chromium, for the evidence screenshots (Playwright drives Debian's build; no `playwright install`).
 SYSTEM_PACKAGES += chromium
+# Video hashes (vPDQ): the ffmpeg program, and FFmpeg's libraries with a compiler for Meta's
+# vpdq package (pip install '.[video]').
+SYSTEM_PACKAGES += ffmpeg libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev pkg-config cmake g++
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +47,7 @@ test: dev
 ## except in CI, which installs them and requires them.
 system-deps:
 	@if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -q '^fas$$' \
-		&& command -v chromium >/dev/null; then \
+		&& command -v chromium >/dev/null && command -v ffmpeg >/dev/null; then \
 		echo "system packages already installed"; \
 	else \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); \

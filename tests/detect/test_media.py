@@ -88,7 +88,9 @@ def test_threatexchange_descriptors_of_other_types_are_named_and_skipped() -> No
     )
     imported, problems = HashBank().import_threatexchange(document)
     assert imported == 0
-    assert problems == ["descriptor 3046896738736542: type HASH_MD5 is not HASH_PDQ; skipped"]
+    assert problems == [
+        "descriptor 3046896738736542: type HASH_MD5 is not HASH_PDQ or HASH_VIDEO_VPDQ; skipped"
+    ]
 
 
 def test_a_bank_exported_as_threatexchange_reads_back_and_matches() -> None:

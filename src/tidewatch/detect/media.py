@@ -283,11 +283,17 @@ def brute_force(
 
 @dataclass
 class BankEntry:
-    hash: str
+    hash: str  # PDQ: 64 hex digits; vPDQ: the JSON list of frames (tidewatch.detect.video)
     label: str = ""  # what it is: "testimonial", "advert image"...
     source: str = ""  # where it came from: a post, an exchange, an analyst
     tags: list[str] = field(default_factory=list)
     id: str = ""
+    kind: str = "pdq"  # "pdq" (an image) or "vpdq" (a video)
+
+
+#: ThreatExchange indicator types read and written, and python-threatexchange's names.
+_TE_TYPES = {"HASH_PDQ": "pdq", "HASH_VIDEO_VPDQ": "vpdq", "VPDQ": "vpdq", "PDQ": "pdq"}
+_TE_TYPE_OF = {"pdq": "HASH_PDQ", "vpdq": "HASH_VIDEO_VPDQ"}
 
 
 @dataclass
@@ -298,44 +304,71 @@ class HashBank:
     _index: PDQIndex | None = None
 
     def add(self, entry: BankEntry) -> None:
-        hex_to_bytes(entry.hash)  # validate at the edge
+        # Validated at the edge, and stored in one spelling so exports compare equal.
+        if entry.kind == "vpdq":
+            from tidewatch.detect.video import from_json, to_json
+
+            entry.hash = to_json(from_json(entry.hash))
+        elif entry.kind == "pdq":
+            hex_to_bytes(entry.hash)
+        else:
+            raise MediaError(f"unknown media hash kind {entry.kind!r} (pdq or vpdq)")
         self.entries.append(entry)
         self._index = None
 
+    def _pictures(self) -> list[BankEntry]:
+        return [e for e in self.entries if e.kind == "pdq"]
+
     def index(self) -> PDQIndex:
         if self._index is None:
+            pictures = self._pictures()
             codes = (
-                np.vstack([hex_to_bytes(e.hash) for e in self.entries])
-                if self.entries
+                hexes_to_codes([e.hash for e in pictures])
+                if pictures
                 else np.zeros((0, 32), np.uint8)
             )
             self._index = PDQIndex(codes)
         return self._index
 
     def match(self, query: str, radius: int = PDQ_MATCH_DISTANCE) -> list[tuple[BankEntry, int]]:
-        if not self.entries:
+        """Pictures within ``radius`` of a PDQ hash, nearest first."""
+        pictures = self._pictures()
+        if not pictures:
             return []
-        return [
-            (self.entries[row], distance) for row, distance in self.index().search(query, radius)
-        ]
+        return [(pictures[row], distance) for row, distance in self.index().search(query, radius)]
+
+    def match_video(self, frames: Sequence[Any]) -> list[tuple[BankEntry, tuple[float, float]]]:
+        """Videos that match ``frames`` (a :func:`tidewatch.detect.video.vpdq_hash`), with
+        the percent of the query's frames found in each and of each one's in the query."""
+        from tidewatch.detect.video import VPDQ_MATCH_PERCENT, from_json, match_percent
+
+        found = []
+        for entry in self.entries:
+            if entry.kind == "vpdq":
+                shares = match_percent(frames, from_json(entry.hash))
+                if max(shares) >= VPDQ_MATCH_PERCENT:
+                    found.append((entry, shares))
+        return sorted(found, key=lambda pair: -max(pair[1]))
 
     # --- ThreatExchange-style hash lists -----------------------------------------------------
 
     def import_threatexchange(
         self, document: Any, *, source: str = "threatexchange"
     ) -> tuple[int, list[str]]:
-        """Read PDQ descriptors from a ThreatExchange response (``{"data": [...]}``, an
-        id -> descriptor map, or one descriptor). Returns (imported, problems); descriptors of
-        other types are skipped and named, never silently dropped."""
+        """Read PDQ and vPDQ descriptors from a ThreatExchange response (``{"data": [...]}``,
+        an id -> descriptor map, or one descriptor). Returns (imported, problems); descriptors
+        of other types are skipped and named, never silently dropped. A vPDQ descriptor's
+        ``raw_indicator`` is python-threatexchange's signal string (HASH_VIDEO_VPDQ)."""
         descriptors = _descriptors(document)
         imported = 0
         problems: list[str] = []
         for descriptor in descriptors:
             kind = str(descriptor.get("type", ""))
             ident = str(descriptor.get("id", ""))
-            if kind != "HASH_PDQ":
+            if kind.upper() not in _TE_TYPES:
                 problems.append(
-                    f"descriptor {ident or '?'}: type {kind or 'missing'} is not HASH_PDQ; skipped"
+                    f"descriptor {ident or '?'}: type {kind or 'missing'} is not HASH_PDQ"
+                    " or HASH_VIDEO_VPDQ; skipped"
                 )
                 continue
             try:
@@ -349,6 +382,7 @@ class HashBank:
                         source=source,
                         tags=tags,
                         id=ident,
+                        kind=_TE_TYPES[kind.upper()],
                     )
                 )
                 imported += 1
@@ -362,7 +396,7 @@ class HashBank:
                 {
                     "id": e.id,
                     "raw_indicator": e.hash,
-                    "type": "HASH_PDQ",
+                    "type": _TE_TYPE_OF[e.kind],
                     "description": e.label,
                     "tags": {"data": [{"text": t} for t in e.tags]},
                     "share_level": "AMBER",
