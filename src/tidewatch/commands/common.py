@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy import Engine
 
+from tidewatch.store.users import Actor
+
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
@@ -45,6 +47,15 @@ def error_text(error: object) -> Text:
 def fail(error: object, code: int = EXIT_UNUSABLE) -> typer.Exit:
     err.print(error_text(error))
     return typer.Exit(code)
+
+
+def acting(database_url: str | None, username: str) -> tuple[Engine, Actor]:
+    """The database and the (active) user acting on it."""
+    from tidewatch.store.users import get_actor
+
+    engine = engine_for(database_url)
+    with engine.connect() as conn:
+        return engine, get_actor(conn, username)
 
 
 def engine_for(database_url: str | None) -> Engine:

@@ -13,7 +13,7 @@ from tidewatch.commands.common import (
     EXIT_PARTIAL,
     ActorOption,
     DatabaseOption,
-    engine_for,
+    acting,
     fail,
     out,
 )
@@ -46,7 +46,6 @@ def capture(
 ) -> None:
     """Capture everything about a case and seal it (signed manifest, optional timestamps)."""
     from tidewatch.evidence.capture import capture_case
-    from tidewatch.store.users import get_actor
 
     try:
         producers = []
@@ -56,9 +55,7 @@ def capture(
             producers = standard_producers(
                 screenshots=screenshots, live=live, media=media, allow_hosts=allow_host or []
             )
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         capture_id = capture_case(engine, who, case, producers=producers, tsa_urls=tsa or [])
         summary = _summary(engine, capture_id)
     except ERRORS as error:
@@ -101,12 +98,10 @@ def export(
     """Write a case's sealed evidence as one bundle for prosecutors."""
     from tidewatch.evidence.bundle import export_capture
     from tidewatch.store import tables as t
-    from tidewatch.store.users import get_actor
 
     try:
-        engine = engine_for(database_url)
+        engine, who = acting(database_url, actor)
         with engine.connect() as conn:
-            who = get_actor(conn, actor)
             query = select(t.captures.c.id).where(
                 t.captures.c.case_id == case, t.captures.c.status == "sealed"
             )
@@ -164,12 +159,9 @@ def purge(
     """Apply the retention rules (evidence/retention.yaml): delete what is past its period."""
     from tidewatch.evidence.retention import load_rules
     from tidewatch.evidence.retention import purge as run_purge
-    from tidewatch.store.users import get_actor
 
     try:
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         report = run_purge(engine, who, rules=load_rules(rules), dry_run=dry_run)
     except ERRORS as error:
         raise fail(error) from None

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tidewatch.commands.common import (
+    EXIT_PARTIAL,
+    EXIT_UNUSABLE,
+    DatabaseOption,
+    engine_for,
+    err,
+    error_text,
+    out,
+)
 from tidewatch.errors import TidewatchError
 
 app = typer.Typer(
@@ -25,21 +32,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-EXIT_PARTIAL = 1
-EXIT_UNUSABLE = 2
-
-# Copied from tidewatch.cli, which imports this module (importing it back would be a cycle).
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="TIDEWATCH_DATABASE_URL",
-        help="SQLAlchemy URL (default: SQLite under var/).",
-    ),
-]
 ChannelsOption = Annotated[
     str | None,
     typer.Option(
@@ -48,19 +40,6 @@ ChannelsOption = Annotated[
         help="YAML file of recipients' channels (default: everyone uses the partner inbox).",
     ),
 ]
-
-
-def _error_text(error: object) -> Text:
-    return Text.assemble(("error ", "red"), str(error))
-
-
-def _engine(database_url: str | None) -> Any:
-    from tidewatch.settings import get_settings
-    from tidewatch.store import make_engine, migrate
-
-    engine = make_engine(database_url or get_settings().resolved_database_url())
-    migrate(engine)
-    return engine
 
 
 @app.command()
@@ -92,10 +71,10 @@ def work(
     from tidewatch.channels.outbox import DeliveryResult, run_worker
 
     try:
-        engine = _engine(database_url)
+        engine = engine_for(database_url)
         channel_set = load_channels(channels)
     except TidewatchError as error:
-        err.print(_error_text(error))
+        err.print(error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
 
     stop = threading.Event()
@@ -128,12 +107,12 @@ def work(
             on_result=show,
         )
     except TidewatchError as error:
-        err.print(_error_text(error))
+        err.print(error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
     finally:
         channel_set.close()
     for problem in report.errors:
-        err.print(_error_text(problem))
+        err.print(error_text(problem))
     out.print(
         Text(
             f"delivered {report.delivered}, retrying {report.retrying}, failed {report.failed}; "
@@ -152,9 +131,9 @@ def status(
     from tidewatch.channels.outbox import outbox_status
 
     try:
-        engine = _engine(database_url)
+        engine = engine_for(database_url)
     except TidewatchError as error:
-        err.print(_error_text(error))
+        err.print(error_text(error))
         raise typer.Exit(EXIT_UNUSABLE) from None
     with engine.connect() as conn:
         state = outbox_status(conn)

@@ -15,6 +15,7 @@ from tidewatch.commands.common import (
     EXIT_PARTIAL,
     ActorOption,
     DatabaseOption,
+    acting,
     engine_for,
     fail,
     out,
@@ -46,12 +47,9 @@ def draft(
 ) -> None:
     """Draft a referral (a supervisor other than you approves it)."""
     from tidewatch.referrals import service
-    from tidewatch.store.users import get_actor
 
     try:
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         referral = service.draft(
             engine,
             who,
@@ -80,12 +78,9 @@ def approve(
 ) -> None:
     """Approve a draft (supervisors; not your own draft): it is frozen and queued for sending."""
     from tidewatch.referrals import service
-    from tidewatch.store.users import get_actor
 
     try:
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         done = service.approve(engine, who, referral)
     except ERRORS as error:
         raise fail(error) from None
@@ -203,12 +198,9 @@ def resubmit(
 ) -> None:
     """Draft the same referral again, linked to the earlier one."""
     from tidewatch.referrals import service
-    from tidewatch.store.users import get_actor
 
     try:
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         again = service.resubmit(engine, who, referral)
     except ERRORS as error:
         raise fail(error) from None

@@ -12,7 +12,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from tidewatch.commands.common import ActorOption, DatabaseOption, engine_for, fail, out
+from tidewatch.commands.common import ActorOption, DatabaseOption, acting, engine_for, fail, out
 from tidewatch.errors import TidewatchError
 
 app = typer.Typer(
@@ -111,12 +111,9 @@ def claim(
     from datetime import timedelta
 
     from tidewatch.cases import queue
-    from tidewatch.store.users import get_actor
 
     try:
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         claimed = queue.claim(engine, who, item, ttl=timedelta(minutes=minutes))
     except ERRORS as error:
         raise fail(error) from None
@@ -141,12 +138,9 @@ def decide(
 ) -> None:
     """Decide an item you have claimed."""
     from tidewatch.cases import queue
-    from tidewatch.store.users import get_actor
 
     try:
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         done = queue.decide(engine, who, item, decision, reason, note=note)
     except ERRORS as error:
         raise fail(error) from None
@@ -198,7 +192,6 @@ def open_case(
 ) -> None:
     """Open a case for a network or a list of accounts."""
     from tidewatch.cases import cases
-    from tidewatch.store.users import get_actor
 
     try:
         keys = []
@@ -207,9 +200,7 @@ def open_case(
             if not sep or not native:
                 raise ValueError(f"account {key!r} is not platform:native_id")
             keys.append((platform, native))
-        engine = engine_for(database_url)
-        with engine.connect() as conn:
-            who = get_actor(conn, actor)
+        engine, who = acting(database_url, actor)
         case_id = cases.open_case(engine, who, title, accounts=keys, network_id=network)
         with engine.connect() as conn:
             case = cases.get_case(conn, case_id)
