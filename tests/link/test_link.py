@@ -277,3 +277,28 @@ def test_two_accounts_sharing_only_a_re_encoded_photo_are_linked_by_media() -> N
     [network] = build_networks([], posts).networks
     assert network.accounts == [("tiktok", "b"), ("x", "a")]
     assert network.selectors[0].startswith("media:")
+
+
+def test_accounts_sharing_a_trimmed_re_upload_of_a_video_are_linked_and_others_are_not() -> None:
+    import random
+
+    from tidewatch.link.scenario import random_hash, reupload
+
+    rng = random.Random(4)
+    video = [random_hash(rng) for _ in range(20)]  # one PDQ hash a second
+    other = [random_hash(rng) for _ in range(20)]
+    clip = tuple(reupload(frame, rng) for frame in video[5:15])  # ten seconds, re-encoded
+    copy = tuple(reupload(frame, rng) for frame in video)
+    posts = [
+        PostFacts(("x", "1"), ("x", "a"), "Our clients arrived", "en", 0.8, "advert", videos=(copy,)),
+        PostFacts(("tiktok", "2"), ("tiktok", "b"), "Safe trip again", "en", 0.8, "advert", videos=(clip,)),
+        PostFacts(("x", "3"), ("x", "c"), "Another arrival", "en", 0.8, "advert", videos=(tuple(other),)),
+        # Shares two seconds of the video only: 10% of its frames, not the same video.
+        PostFacts(("x", "4"), ("x", "d"), "Crossing news", "en", 0.8, "advert", videos=(tuple(video[:2] + [random_hash(rng) for _ in range(18)]),)),
+    ]  # fmt: skip
+    posts += [
+        facts(f"reader{i}", f"Weather today, story {i}", label="not_advert") for i in range(30)
+    ]
+    [network] = build_networks([], posts).networks
+    assert network.accounts == [("tiktok", "b"), ("x", "a")]
+    assert network.selectors == [f"media:video:{copy[0]}"]

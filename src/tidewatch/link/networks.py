@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from tidewatch.detect.media import PDQIndex, hexes_to_codes
+from tidewatch.detect.video import VPDQ_MATCH_PERCENT
 from tidewatch.link.selectors import Selector, selectors_in
 from tidewatch.link.templates import template_clusters
 
@@ -46,8 +47,10 @@ class PostFacts:
     score: float = 0.0
     label: str = "not_advert"
     created_at: datetime | None = None
-    #: PDQ hashes (hex) of the post's images and video frames.
+    #: PDQ hashes (hex) of the post's images.
     media_hashes: tuple[str, ...] = ()
+    #: The post's videos, each as its vPDQ frame hashes (PDQ hex, quality 50 or more).
+    videos: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,11 @@ def account_selectors(
     posts = list(posts)
     found: dict[AccountKey, dict[Selector, list[str]]] = {}
     media = media_selectors(posts)
+    videos = video_selectors(posts)
     for post in posts:
         where = f"{post.key[0]}:{post.key[1]}"
-        for selector in selectors_in(post.text, post.lang) | media.get(post.key, set()):
+        seen = media.get(post.key, set()) | videos.get(post.key, set())
+        for selector in selectors_in(post.text, post.lang) | seen:
             found.setdefault(post.account, {}).setdefault(selector, []).append(where)
     for account in accounts:
         profile = "\n".join([account.bio, *account.links])
@@ -175,6 +180,45 @@ def media_selectors(posts: Sequence[PostFacts]) -> dict[PostKey, set[Selector]]:
     for key, name in zip(owners, names, strict=True):
         found.setdefault(key, set()).add(Selector("media", values[name]))
     return found
+
+
+def video_selectors(posts: Sequence[PostFacts]) -> dict[PostKey, set[Selector]]:
+    """Each post's videos as ``media`` selectors (``video:`` and a frame hash): two videos
+    are one when, as vPDQ matches, 80% of one's frames have a frame of the other within PDQ
+    distance 31 (a re-encode, a rescaled copy, a clip cut from it), transitively.
+
+    Frames are matched all at once with the PDQ index, so only videos sharing a frame are
+    compared; a frame with more than ``MAX_MEDIA_COPIES`` copies (a logo, a title card)
+    counts for no one, as a picture would.
+    """
+    owners = [post.key for post in posts for video in post.videos if video]
+    frames = [video for post in posts for video in post.videos if video]
+    video_of = np.fromiter(
+        (number for number, video in enumerate(frames) for _ in video), dtype=np.int64
+    )
+    if len(video_of) == 0:
+        return {}
+    codes = hexes_to_codes([frame for video in frames for frame in video])
+    query, row, _over = PDQIndex(codes).search_many(codes, limit=MAX_MEDIA_COPIES)
+    a, b = video_of[query], video_of[row]
+    other = a != b
+    # Frames of video a with a match in video b, each frame once: a's share found in b.
+    triples = np.unique(np.stack([a[other], b[other], query[other]], axis=1), axis=0)
+    pairs, found = np.unique(triples[:, :2], axis=0, return_counts=True)
+    lengths = np.bincount(video_of, minlength=len(frames))
+    same = pairs[found * 100.0 >= VPDQ_MATCH_PERCENT * lengths[pairs[:, 0]]]
+    graph = sp.coo_matrix(
+        (np.ones(len(same), dtype=np.int8), (same[:, 0], same[:, 1])),
+        shape=(len(frames), len(frames)),
+    )
+    _count, cluster = connected_components(graph, directed=False)
+    first = np.full(int(cluster.max()) + 1, len(frames), dtype=np.int64)
+    np.minimum.at(first, cluster, np.arange(len(frames)))
+    found_selectors: dict[PostKey, set[Selector]] = {}
+    for key, number in zip(owners, first[cluster].tolist(), strict=True):
+        name = "video:" + frames[number][0].strip().lower()
+        found_selectors.setdefault(key, set()).add(Selector("media", name))
+    return found_selectors
 
 
 def build_networks(
