@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from tidewatch.detect.extract import links, messengers, phones, prices
+import re
+from pathlib import Path
+
+from tidewatch.detect.extract import _AMOUNT, _AMOUNT_RE, links, messengers, phones, prices
 from tidewatch.detect.normalise import normalise
+from tidewatch.detect.train import load_corpus
+
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 
 
 def norm(text: str) -> str:
@@ -58,3 +64,24 @@ def test_links_handles_and_emails() -> None:
     assert ("url", "https://example.org/x") in found
     assert ("handle", "travel_uk") in found
     assert ("email", "info@agency.example") in found
+
+
+def test_amounts_are_found_where_the_plain_pattern_finds_them() -> None:
+    plain = re.compile(rf"(?<![\w.])(?:{_AMOUNT})")
+    texts = [normalise(str(row["text"])).text for row in load_corpus(CORPUS)]
+    texts += ["1.500 €, 3k, 2,5 $ x1 .5 1 500 000,25 4 k 12kg", "٣٠٠٠ 1,000,000.50 a.7 ،5"]
+    found = 0
+    for text in texts:
+        expected = [m.span() for m in plain.finditer(text)]
+        assert [m.span() for m in _AMOUNT_RE.finditer(text)] == expected, text
+        found += len(expected)
+    assert found > 100
+
+
+def test_a_link_without_a_slash_or_www_is_not_a_url_and_an_at_sign_makes_handles() -> None:
+    assert links("see example.com today") == []
+    assert [f.kind for f in links("www.example.com and @boat_man and a@b.co")] == [
+        "url",
+        "email",
+        "handle",
+    ]

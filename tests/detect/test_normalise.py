@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tidewatch.detect.normalise import extras, normalise
+import re
+from pathlib import Path
+
+from tidewatch.detect.normalise import _SPREAD_DIGITS, extras, normalise
+from tidewatch.detect.train import load_corpus
+
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 
 
 def test_plain_text_is_lowercased_and_keeps_positions() -> None:
@@ -62,3 +68,22 @@ def test_digits_spread_out_are_joined_into_one_token() -> None:
     [extra] = [e for e in extras(text) if e.token.startswith("digits_")]
     assert extra.token == "digits_07911123456"
     assert text[extra.start : extra.end].startswith("0 7 9")
+
+
+def test_a_character_that_decomposes_maps_every_piece_back_to_it() -> None:
+    normal = normalise("a\u200b\ufb01le \u0661\u0662")  # zero-width space, "fi" ligature, ١٢
+    assert normal.text == "afile 12"
+    assert normal.index == (0, 2, 2, 3, 4, 5, 6, 7)
+    assert normal.quote(1, 3) == "\ufb01"
+
+
+def test_spread_digits_are_found_where_the_plain_pattern_finds_them() -> None:
+    plain = re.compile(r"(?<!\d)\d(?:[ .\-_/]{1,3}\d){6,}(?!\d)")
+    texts = [str(row["text"]) for row in load_corpus(CORPUS)]
+    texts += ["0 9 1 2 3 4 5", "x10 9 1 2 3 4 5", "1-2-3-4-5-6-7-8", "12 3 4 5 6 7 8 9"]
+    found = 0
+    for text in texts:
+        expected = [m.span() for m in plain.finditer(text)]
+        assert [m.span() for m in _SPREAD_DIGITS.finditer(text)] == expected, text
+        found += len(expected)
+    assert found > 4

@@ -9,7 +9,9 @@ CLI, the server and a Spark executor.
 from __future__ import annotations
 
 import itertools
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -18,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tidewatch.detect.classifier import Featurizer, LinearModel, word_index, words
+from tidewatch.detect.classifier import Featurizer, LinearModel, word_indices, words
 from tidewatch.detect.embedding import SecondStage, available, embed
-from tidewatch.detect.signals import SIGNAL_NAMES, Analysis, analyse
+from tidewatch.detect.signals import SIGNAL_INDEX, Analysis, analyse
 from tidewatch.model import Detection, Post, Reason
 
 ADVERT = "advert"
@@ -146,23 +148,26 @@ class Detector:
                 scores = scores.copy()
                 scores[rows] = self.second.combine(decisions[rows], vectors)
         results = []
-        for row, (analysis, score) in enumerate(zip(analyses, scores, strict=True)):
-            label = ADVERT if score >= self.threshold else NOT_ADVERT
+        threshold = self.threshold
+        version = self.version
+        words = blocks.words
+        for row, (analysis, score) in enumerate(zip(analyses, scores.tolist(), strict=True)):
+            label = ADVERT if score >= threshold else NOT_ADVERT
+            counts = analysis.counts()
             # The row's (column, value) pairs, sliced from the CSR arrays: getrow() costs more.
-            words = blocks.words
             span = slice(words.indptr[row], words.indptr[row + 1])
             entries = (words.indices[span], words.data[span])
             reasons = self._reasons(
-                analysis, entries, featurizer, with_text=score >= TEXT_PATTERN_MIN_SCORE
+                analysis, counts, entries, featurizer, with_text=score >= TEXT_PATTERN_MIN_SCORE
             )
             results.append(
                 Detection(
-                    score=round(float(score), 4),
+                    score=round(score, 4),
                     label=label,
                     lang=analysis.lang,
-                    categories=_categories(analysis, reasons) if label == ADVERT else [],
+                    categories=_categories(analysis, counts, reasons) if label == ADVERT else [],
                     reasons=reasons,
-                    model_version=self.version,
+                    model_version=version,
                     stages=2 if second[row] else 1,
                 )
             )
@@ -171,6 +176,7 @@ class Detector:
     def _reasons(
         self,
         analysis: Analysis,
+        counts: Counter[str],
         row: tuple[np.ndarray, np.ndarray],
         featurizer: Featurizer,
         *,
@@ -179,14 +185,13 @@ class Detector:
         """Signals and word patterns that moved the score, each with its exact original span
         and its weight (contribution to the log-odds)."""
         coef = self.model.coef
-        counts = analysis.counts()
         reasons: list[Reason] = []
         offset = featurizer.signal_offset()
-        values = analysis.signal_vector()
+        scale = featurizer.config.signal_scale
+        # The signal feature of each signal present: log(1 + count), as in signal_vector().
         contribution = {
-            name: float(coef[offset + i]) * values[i] * featurizer.config.signal_scale
-            for i, name in enumerate(SIGNAL_NAMES)
-            if values[i]
+            name: float(coef[offset + SIGNAL_INDEX[name]]) * math.log1p(count) * scale
+            for name, count in counts.items()
         }
         seen: set[tuple[str, int, int]] = set()
         for hit in analysis.hits:
@@ -231,8 +236,8 @@ class Detector:
         candidates = [(w, s, e) for w, s, e in tokens] + [
             (f"{a[0]} {b[0]}", a[1], b[2]) for a, b in itertools.pairwise(tokens)
         ]
-        for feature, first, last in candidates:
-            index = word_index(feature, size)
+        indices = word_indices([feature for feature, _, _ in candidates], size)
+        for (_feature, first, last), index in zip(candidates, indices, strict=True):
             if index in wanted:
                 weight = wanted.pop(index)
                 o_first, o_last = analysis.normalised.span(first, last)
@@ -250,12 +255,11 @@ class Detector:
         return found
 
 
-def _categories(analysis: Analysis, reasons: list[Reason]) -> list[str]:
+def _categories(analysis: Analysis, present: Counter[str], reasons: list[Reason]) -> list[str]:
     weights: dict[str, float] = {}
     signal_weight: dict[str, float] = {}
     for reason in reasons:
         signal_weight[reason.signal] = signal_weight.get(reason.signal, 0.0) + reason.weight
-    present = analysis.counts()
     for category, signals in CATEGORY_SIGNALS.items():
         if any(present.get(s) for s in signals):
             weights[category] = sum(max(signal_weight.get(s, 0.0), 0.0) for s in signals) + 0.001

@@ -23,15 +23,28 @@ _BENGALI = re.compile("[\u0980-\u09ff]")
 _LATIN = re.compile("[a-z]")
 # Tigrinya function words and letters Amharic rarely uses (ኣ for the glottal a, ኢዩ/እዩ "is").
 _TIGRINYA = re.compile(r"(?<!\S)(?:ኣብ|እዩ|ኢዩ|ኣሎ|እንተ|ብዘይ|ናብ|ካብ|ክንደይ|ዝኾነ|ኣይ\S*)(?!\S)|[ኣዕቕቐ]")
+
+
+def _whole_words(words: str) -> re.Pattern[str]:
+    """``(?<!\\w)(?:w1|w2|...)(?!\\w)`` for ``w1|w2|...``, written with each word's first
+    letter ahead of its lookbehind: the pattern then starts with a set of letters, which the
+    engine skips to instead of testing the lookbehind at every position (same matches)."""
+    alternatives = [f"{w[0]}(?<!\\w.){w[1:]}" for w in words.split("|")]
+    return re.compile("(?:" + "|".join(alternatives) + ")(?!\\w)")
+
+
 # Roman Urdu / Punjabi function words (a Latin-script post with several of these is Urdu).
-_ROMAN_URDU = re.compile(
-    r"(?<!\w)(?:hai|hain|aur|nahi|nahin|bhai|kya|mein|hum|aap|apna|karo|karein|chahiye|wala|wali|"
-    r"paisa|paise|rupay|jana|jaana|kar|raha|rahe|sath|bilkul|abhi|yahan|wahan|kaam|log|se|ke|ki|ka)(?!\w)"
+_ROMAN_URDU = _whole_words(
+    "hai|hain|aur|nahi|nahin|bhai|kya|mein|hum|aap|apna|karo|karein|chahiye|wala|wali|"
+    "paisa|paise|rupay|jana|jaana|kar|raha|rahe|sath|bilkul|abhi|yahan|wahan|kaam|log|se|ke|ki|ka"
 )
 # Arabizi: Arabic sounds written with digits inside Latin words (7 = ح, 3 = ع, 9 = ق, 2 = ء).
 _ARABIZI_WORD = re.compile(r"(?<![\d\w])[a-z]*[a-z][2379][a-z]+|(?<![\d\w])[2379][a-z]{2,}")
-_ARABIZI_COMMON = re.compile(
-    r"(?<!\w)(?:inshallah|wallah|akhi|yalla|habibi|7arga|harga|l7rig|bateau|flouka|7rag|nhar|ghodwa|bch|barcha|mta3|taw|lbled|ya3ni)(?!\w)"
+# Every Arabizi word has one of those digits followed by a letter: most posts have none.
+_ARABIZI_HINT = re.compile(r"[2379][a-z]")
+_ARABIZI_COMMON = _whole_words(
+    "inshallah|wallah|akhi|yalla|habibi|7arga|harga|l7rig|bateau|flouka|7rag|nhar|ghodwa|bch|"
+    "barcha|mta3|taw|lbled|ya3ni"
 )
 _MODEL_NAMES = {"ku": "kmr", "ckb": "ckb", "he": "he", "fil": "tl", "zh": "zh"}
 
@@ -41,20 +54,22 @@ def detect_language(text: str) -> str:
     sample = " ".join(text[:400].split())[:300]
     if not sample:
         return "und"
-    if _ETHIOPIC.search(sample):
+    only_ascii = sample.isascii()  # then no Ethiopic, Arabic or Bengali letter to look for
+    if not only_ascii and _ETHIOPIC.search(sample):
         return "ti" if _TIGRINYA.search(sample) else "am"
-    if _ARABIC_SCRIPT.search(sample):
+    if not only_ascii and _ARABIC_SCRIPT.search(sample):
         if _PASHTO.search(sample):
             return "ps"
         if _SORANI.search(sample):
             return "ckb"
         if _URDU.search(sample):
             return "ur"
-    if _BENGALI.search(sample):
+    if not only_ascii and _BENGALI.search(sample):
         return "bn"
     lowered = sample.lower()
-    if _LATIN.search(lowered) and not _ARABIC_SCRIPT.search(lowered):
-        arabizi = len(_ARABIZI_WORD.findall(lowered)) + len(_ARABIZI_COMMON.findall(lowered))
+    if _LATIN.search(lowered) and (only_ascii or not _ARABIC_SCRIPT.search(lowered)):
+        words = len(_ARABIZI_WORD.findall(lowered)) if _ARABIZI_HINT.search(lowered) else 0
+        arabizi = words + len(_ARABIZI_COMMON.findall(lowered))
         if arabizi >= 2:
             return "ar-Latn"
         if len(_ROMAN_URDU.findall(lowered)) >= 3:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import decancer_py
 
@@ -64,6 +65,17 @@ _FOLD = str.maketrans(
         "ı": "ı",
     }
 )
+
+_FOLD_CHARS = re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(_FOLD)) + "]")
+
+
+@lru_cache(maxsize=4)
+def _fold(text: str) -> str:
+    """``text.translate(_FOLD)``. Translating non-ASCII text looks up every character, and
+    :func:`normalise` and :func:`extras` fold the same post one after the other: most Latin
+    and Cyrillic posts have nothing to fold, and the second call is remembered."""
+    return text.translate(_FOLD) if _FOLD_CHARS.search(text) else text
+
 
 # Scripts whose tokens decancer may fold. Anything outside Latin, Greek and Cyrillic letters
 # plus the "fancy" symbol blocks is left alone.
@@ -111,7 +123,9 @@ class Normalised:
 def normalise(text: str) -> Normalised:
     """Normalise ``text``; the fast path (no deletions, NFKC-stable, no fancy letters) keeps
     positions identical so no index is built."""
-    folded = text.translate(_FOLD)
+    if text.isascii():  # nothing to fold, remove or decompose: only case changes
+        return Normalised(original=text, text=text.lower())
+    folded = _fold(text)
     if (
         unicodedata.is_normalized("NFKC", folded)
         and not _REMOVE_RE.search(folded)
@@ -133,21 +147,21 @@ def _is_fancy(char: str) -> bool:
 
 def _slow(text: str) -> Normalised:
     """Character by character, recording where each output character came from."""
-    chars: list[str] = []
-    index: list[int] = []
-    for position, char in enumerate(text):
-        if char in _REMOVE:
-            continue
-        expanded = unicodedata.normalize("NFKC", char).translate(_FOLD)
-        for piece in expanded:
-            if piece in _REMOVE:
-                continue
-            lowered = piece.lower()
-            chars.extend(lowered)
-            index.extend([position] * len(lowered))
-    joined = "".join(chars)
+    pieces = [_expanded(char) for char in text]
+    joined = "".join(pieces)
+    index = [position for position, piece in enumerate(pieces) for _ in piece]
     joined, index = _fold_lookalikes(joined, index)
     return Normalised(original=text, text=joined, index=tuple(index))
+
+
+@lru_cache(maxsize=65536)
+def _expanded(char: str) -> str:
+    """What one original character becomes: removed (""), folded, decomposed, lower-cased.
+    Characters repeat across posts, so each is worked out once."""
+    if char in _REMOVE:
+        return ""
+    expanded = unicodedata.normalize("NFKC", char).translate(_FOLD)
+    return "".join(piece.lower() for piece in expanded if piece not in _REMOVE)
 
 
 def _fold_lookalikes(text: str, index: list[int]) -> tuple[str, list[int]]:
@@ -231,11 +245,15 @@ EMOJI_TOKENS: dict[str, str] = {
     "⚠": "emoji_warning",
 }
 _REGIONAL_A = 0x1F1E6
-_FLAG = re.compile("[\U0001f1e6-\U0001f1ff]{2}")
+# Two regional indicators, written out so that the pattern starts with a set of characters,
+# which the engine skips to (a repeat at the start is tried at every position).
+_FLAG = re.compile("[\U0001f1e6-\U0001f1ff][\U0001f1e6-\U0001f1ff]")
 _EMOJI = re.compile("|".join(re.escape(e) for e in sorted(EMOJI_TOKENS, key=len, reverse=True)))
 # Digits spread out to dodge filters: "0 9 1 - 2 3 4" or "0.9.1.2": seven or more digits, each
 # followed by up to three separators.
-_SPREAD_DIGITS = re.compile(r"(?<!\d)\d(?:[ .\-_/]{1,3}\d){6,}(?!\d)")
+# The first digit comes before the lookbehind (that no digit precedes it) so that the engine
+# skips to digits instead of testing the lookbehind everywhere.
+_SPREAD_DIGITS = re.compile(r"\d(?<!\d\d)(?:[ .\-_/]{1,3}\d){6,}(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -248,13 +266,15 @@ class Extra:
 def extras(text: str) -> list[Extra]:
     """Tokens for meaningful emoji, flags and spread-out digit runs, with original spans."""
     found: list[Extra] = []
-    if not text.isascii():
+    only_ascii = text.isascii()
+    if not only_ascii:
         for match in _EMOJI.finditer(text):
             found.append(Extra(EMOJI_TOKENS[match.group()], match.start(), match.end()))
         for match in _FLAG.finditer(text):
             country = "".join(chr(ord(c) - _REGIONAL_A + ord("a")) for c in match.group())
             found.append(Extra(f"emoji_flag_{country}", match.start(), match.end()))
-    digits = text.translate(_FOLD)  # same length: digit folding is one to one
+    # Same length: digit folding is one to one (and folds nothing in ASCII).
+    digits = text if only_ascii else _fold(text)
     for match in _SPREAD_DIGITS.finditer(digits):
         joined = re.sub(r"\D", "", match.group())
         found.append(Extra(f"digits_{joined}", match.start(), match.end()))

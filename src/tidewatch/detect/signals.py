@@ -35,7 +35,7 @@ SIGNAL_NAMES: tuple[str, ...] = (
     *sorted({f"emoji_{name.removeprefix('emoji_')}" for name in EMOJI_TOKENS.values()}),
     "emoji_flag",
 )
-_SIGNAL_INDEX = {name: index for index, name in enumerate(SIGNAL_NAMES)}
+SIGNAL_INDEX = {name: index for index, name in enumerate(SIGNAL_NAMES)}
 _PER_PERSON_WINDOW = 40
 
 
@@ -70,7 +70,7 @@ class Analysis:
         """log(1 + count) of every signal in SIGNAL_NAMES order (sparse in practice)."""
         vector = [0.0] * len(SIGNAL_NAMES)
         for name, count in self.counts().items():
-            vector[_SIGNAL_INDEX[name]] = math.log1p(count)
+            vector[SIGNAL_INDEX[name]] = math.log1p(count)
         return vector
 
     def selectors(self) -> list[SignalHit]:
