@@ -302,3 +302,21 @@ def test_accounts_sharing_a_trimmed_re_upload_of_a_video_are_linked_and_others_a
     [network] = build_networks([], posts).networks
     assert network.accounts == [("tiktok", "b"), ("x", "a")]
     assert network.selectors == [f"media:video:{copy[0]}"]
+
+
+def test_phone_windows_read_what_the_matcher_reads_over_the_whole_text() -> None:
+    from tidewatch.detect.normalise import normalise
+    from tidewatch.link.scenario import generate
+    from tidewatch.link.selectors import _phones_by_matcher, phone_numbers
+
+    texts = [p.text for p in generate(networks=15, benign=30, seed=9).posts]
+    texts += [
+        "Call (+44) 7700-900123 ext. 12 or 00 218 91 555 0192, price 1500€, 2024-05-01 12:30",
+        "wa.me/447700900123?text=hi | ٠٠٤٤٧٧٠٠٩٠٠١٢٣ | +33 4 65 71 20 20 / +218915550192",
+        "ref 12 ab +44 7911 123456x9 and 07911 123457 then 1234 5678 9012 3456",
+    ]
+    for text in texts:
+        normal = normalise(text).text
+        for regions in [("GB",), ("LY", "TN", "EG")]:
+            assert phone_numbers(normal, regions) == _phones_by_matcher(normal, regions), text
+    assert phone_numbers(normalise(texts[-3]).text, ("GB",)) >= {"+447700900123", "+218915550192"}
