@@ -38,6 +38,7 @@ from tidewatch.commands import outbox as outbox_commands
 from tidewatch.commands import refer as refer_commands
 from tidewatch.commands import report as report_commands
 from tidewatch.commands import review as review_commands
+from tidewatch.commands import scale as scale_commands
 from tidewatch.commands import serve as serve_commands
 from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
@@ -63,6 +64,7 @@ app.add_typer(audit_commands.app, name="audit")
 app.add_typer(evidence_commands.app, name="evidence")
 app.add_typer(report_commands.app)  # report, simulate
 app.add_typer(serve_commands.app)  # serve, users, keys
+app.add_typer(scale_commands.app, name="scale")
 # Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -258,8 +260,17 @@ def ingest(
     ] = False,
     second_stage: SecondStageOption = True,
     database_url: DatabaseOption = None,
+    detections: Annotated[
+        bool,
+        typer.Option(
+            "--detections",
+            help="PATHS are outputs of `tidewatch scale scan` / `scale link` (Parquet folders).",
+        ),
+    ] = False,
 ) -> None:
     """Read files into the database: idempotent, crash-safe, one summary line per file."""
+    if detections:
+        raise typer.Exit(scale_commands.ingest_detections(paths, database_url))
     try:
         engine = _engine(database_url)
         detector = _load_detector(second_stage) if detect else None
