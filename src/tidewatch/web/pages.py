@@ -119,7 +119,100 @@ def dashboard(request: Request) -> Response:
         return RedirectResponse("/portal", status_code=303)
     with engine_of(request).connect() as conn:
         figures = queries.dashboard(conn)
-    return render(request, "dashboard.html", figures=figures)
+    programme = _programme(request)
+    return render(
+        request, "dashboard.html", figures=figures, programme=programme, charts=_charts(programme)
+    )
+
+
+#: Programme figures are recomputed at most this often (they read every referral).
+PROGRAMME_TTL = 300.0
+_programme_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+
+
+def _programme(request: Request) -> dict[str, Any]:
+    """The transparency report since the programme began (issue 8's metrics), cached."""
+    import time
+    from datetime import UTC, date, datetime
+
+    from tidewatch.report.metrics import report
+
+    key = id(engine_of(request))
+    cached = _programme_cache.get(key)
+    if cached and time.monotonic() - cached[0] < PROGRAMME_TTL:
+        return cached[1]
+    today = datetime.now(UTC).date()
+    figures = report(engine_of(request), date(2021, 12, 1), today)
+    _programme_cache[key] = (time.monotonic(), figures)
+    return figures
+
+
+def _charts(programme: dict[str, Any]) -> list[Any]:
+    from markupsafe import Markup
+
+    from tidewatch.report.render import svg_bar_chart
+
+    years = [
+        (str(y["year"]), y["accounts_removed"]) for y in programme["by_year"] if y["referrals"]
+    ]
+    platforms = [(p["platform"], p["accounts_removed"]) for p in programme["by_platform"]]
+    rates = [
+        (p["platform"], round((p["removal_rate"] or 0) * 100, 1)) for p in programme["by_platform"]
+    ]
+    waits = [(b["bin"], b["count"]) for b in programme["time_to_action"]["histogram"]]
+    # svg_bar_chart escapes its labels itself (Jinja autoescape): safe to embed as markup.
+    return [
+        Markup(svg_bar_chart(title, bars))
+        for title, bars in (
+            ("Accounts removed per year", years),
+            ("Accounts removed per platform", platforms),
+            ("Removal rate per platform (%)", rates),
+            ("Referrals by time to action", waits),
+        )
+        if bars
+    ]
+
+
+@router.get("/report")
+def transparency_report(
+    request: Request, session: Unit, format: str = "html", start: str = "", end: str = ""
+) -> Response:
+    """The transparency report for a period, as the report command writes it."""
+    from datetime import UTC, date, datetime
+
+    from tidewatch.report.metrics import report
+    from tidewatch.report.render import to_csv, to_html, to_json, to_pdf
+
+    try:
+        first = date.fromisoformat(start) if start else date(2021, 12, 1)
+        last = date.fromisoformat(end) if end else datetime.now(UTC).date()
+    except ValueError:
+        raise ValueError("dates are YYYY-MM-DD") from None
+    figures = report(engine_of(request), first, last)
+    name = f"tidewatch-report-{first}-{last}"
+    if format == "pdf":
+        return Response(
+            to_pdf(figures),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+        )
+    if format == "csv":
+        return Response(
+            to_csv(figures),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if format == "json":
+        return Response(to_json(figures), media_type="application/json")
+    if format != "html":
+        raise ValueError("format is html, pdf, csv or json")
+    # The report's own page has an inline stylesheet; it is served as a download, not inside
+    # the console, so the console's policy is not loosened for it.
+    return Response(
+        to_html(figures),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.html"'},
+    )
 
 
 # --- review queue ----------------------------------------------------------------------------
