@@ -341,6 +341,8 @@ review_items = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_review_items_status_priority", "status", "priority"),
+    # Drafting finds a case's reviewed posts through it (migration 0007).
+    Index("ix_review_items_post_id", "post_id"),
 )
 
 review_decisions = Table(
@@ -596,6 +598,8 @@ artifacts = Table(
     Column("source_url", Text, nullable=False, default=""),
     Column("captured_at", UTCDateTime, nullable=False),
     UniqueConstraint("capture_id", "path", name="uq_artifacts_capture_path"),
+    # The evidence gate looks captures up by what they hold (migration 0007).
+    Index("ix_artifacts_subject", "subject"),
 )
 
 custody_events = Table(
