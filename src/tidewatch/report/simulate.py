@@ -20,13 +20,14 @@ import json
 import math
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, event, select
 
 from tidewatch.cases import cases, queue
 from tidewatch.channels.config import ChannelSet
@@ -143,6 +144,46 @@ DEPARTURES_ARABIC_SCRIPT = {
 META_PLATFORMS = (("facebook", 0.6), ("instagram", 0.4))
 
 
+class _OneTransaction:
+    """An engine for the services that hands every ``begin()`` and ``connect()`` the same
+    connection, inside one transaction the simulator commits.
+
+    The simulator calls the services one after another, never concurrently, so what each
+    step reads is what the steps before it wrote, as with separate commits; a month then
+    commits once instead of some fifteen times per referral (every commit rewrites the
+    audit head's and the indexes' pages). The services' own checks and audit entries are
+    unchanged. Not for the loader, which begins its own batches on its connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        yield self.conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        yield self.conn
+
+
+def scratch_sqlite(engine: Engine) -> None:
+    """Make a SQLite simulation database cheaper to write: no sync to disk, a larger page
+    cache. Only for a scratch database (a crash may lose or corrupt it, and a simulation is
+    rerun from its seed, not recovered); PostgreSQL engines are left as they are."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA cache_size=-131072")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # pooled connections were opened without them
+
+
 @dataclass(frozen=True)
 class Network:
     key: str
@@ -214,6 +255,8 @@ class Simulator:
         self.workdir = workdir
         self.progress = progress or (lambda _message: None)
         self.report = SimulationReport()
+        #: What the services are given: the engine, or within a month its one transaction.
+        self.db = engine
         self._serial = 0
         self._carry = 0
         self._pending_reemergence: list[tuple[date, Network]] = []
@@ -284,17 +327,26 @@ class Simulator:
         networks.sort(key=lambda n: n.at)
         posts = self._posts(networks)
         self._ingest(posts, folder / f"{month:%Y-%m}.jsonl")
+        with self.engine.begin() as conn:
+            self.db = cast(Engine, _OneTransaction(conn))
+            try:
+                self._work(month, networks, posts)
+            finally:
+                self.db = self.engine
+
+    def _work(self, month: date, networks: list[Network], posts: list[dict[str, Any]]) -> None:
+        """A month's review, cases, evidence, referrals and answers (one transaction)."""
         queue.refresh(
-            self.engine,
+            self.db,
             threshold=self.detector.threshold,
             model_version=self.detector.version,
             now=_utc(month),
         )
-        items = self._items([p["id"] for p in posts])
-        opened = [
-            self._review(network, [items[p["id"]] for p in posts if p["network"] == network.key])
-            for network in networks
-        ]
+        items = self._items(posts)
+        by_network: dict[str, list[int | None]] = {}
+        for post in posts:
+            by_network.setdefault(post["network"], []).append(items[post["id"]])
+        opened = [self._review(network, by_network[network.key]) for network in networks]
         # One capture per month holds every account referred that month (sealed before any
         # of their referrals is approved); per-referral captures would only repeat the work.
         self._capture(opened[0][0], [case_id for _, case_id in opened])
@@ -379,16 +431,22 @@ class Simulator:
             raise RuntimeError(f"the simulator's own posts did not ingest: {report.errors}")
         self.report.posts += len(posts)
 
-    def _items(self, native_ids: list[str]) -> dict[str, int | None]:
-        found: dict[str, int | None] = dict.fromkeys(native_ids)
-        with self.engine.connect() as conn:
-            for chunk in _chunks(native_ids, 500):
-                for native, item in conn.execute(
-                    select(t.posts.c.native_id, t.review_items.c.id)
-                    .join(t.review_items, t.review_items.c.post_id == t.posts.c.id)
-                    .where(t.posts.c.native_id.in_(chunk))
-                ):
-                    found[native] = item
+    def _items(self, posts: list[dict[str, Any]]) -> dict[str, int | None]:
+        """Review item of each post (None: the detector did not flag it)."""
+        found: dict[str, int | None] = dict.fromkeys(p["id"] for p in posts)
+        by_platform: dict[str, list[str]] = {}
+        for post in posts:
+            by_platform.setdefault(post["platform"], []).append(post["id"])
+        with self.db.connect() as conn:
+            for platform, natives in by_platform.items():
+                for chunk in _chunks(natives, 500):
+                    # By platform too, so that the posts' (platform, native id) key is used.
+                    for native, item in conn.execute(
+                        select(t.posts.c.native_id, t.review_items.c.id)
+                        .join(t.review_items, t.review_items.c.post_id == t.posts.c.id)
+                        .where(t.posts.c.platform == platform, t.posts.c.native_id.in_(chunk))
+                    ):
+                        found[native] = item
         return found
 
     def _review(self, network: Network, items: list[int | None]) -> tuple[Actor, int]:
@@ -399,13 +457,13 @@ class Simulator:
             if item_id is None:
                 continue  # the detector did not flag it: nobody reviews it
             now += timedelta(minutes=rng.uniform(2, 20))
-            queue.claim(self.engine, analyst, item_id, now=now)
-            queue.decide(self.engine, analyst, item_id, "advert", "crossing_offer", now=now)
+            queue.claim(self.db, analyst, item_id, now=now)
+            queue.decide(self.db, analyst, item_id, "advert", "crossing_offer", now=now)
             self.report.review_decisions += 1
             if rng.random() < DOUBLE_REVIEW:
                 self._second_review(item_id, analyst, now + timedelta(hours=rng.uniform(1, 48)))
         case_id = cases.open_case(
-            self.engine,
+            self.db,
             analyst,
             f"Network {network.key} ({network.route.replace('_', ' ')})",
             accounts=list(network.accounts),
@@ -417,7 +475,7 @@ class Simulator:
         rng = self.rng
         now = network.at + timedelta(hours=1)
         referral = service.draft(
-            self.engine,
+            self.db,
             analyst,
             recipient=network.recipient,
             case_id=case_id,
@@ -426,9 +484,9 @@ class Simulator:
         )
         approver = rng.choice(self.supervisors)
         approved_at = now + timedelta(hours=rng.uniform(1, 30))
-        service.approve(self.engine, approver, referral.id, now=approved_at)
+        service.approve(self.db, approver, referral.id, now=approved_at)
         sent_at = approved_at + timedelta(minutes=rng.uniform(1, 10))
-        delivered = deliver_one(self.engine, self.channels, "sim-outbox", now=sent_at)
+        delivered = deliver_one(self.db, self.channels, "sim-outbox", now=sent_at)
         if delivered is None or delivered[1].status != "delivered":
             raise RuntimeError(f"the outbox did not deliver referral {referral.public_id}")
         self.report.networks += 1
@@ -445,25 +503,25 @@ class Simulator:
 
     def _second_review(self, item_id: int, first: Actor, at: datetime) -> None:
         second = next(a for a in self.rng.sample(self.analysts, 2) if a != first)
-        queue.reopen(self.engine, second, item_id, note="second review (agreement sample)", now=at)
-        queue.claim(self.engine, second, item_id, now=at)
+        queue.reopen(self.db, second, item_id, note="second review (agreement sample)", now=at)
+        queue.claim(self.db, second, item_id, now=at)
         agrees = self.rng.random() < SECOND_REVIEWER_AGREES
         # A doubting second reviewer parks the post; it is settled at the next team review.
         decision, reason = (
             ("advert", "crossing_offer") if agrees else ("needs_more", "context_needed")
         )
-        queue.decide(self.engine, second, item_id, decision, reason, now=at)
+        queue.decide(self.db, second, item_id, decision, reason, now=at)
         if decision != "advert":
-            queue.reopen(self.engine, first, item_id, note="settled", now=at)
-            queue.claim(self.engine, first, item_id, now=at)
-            queue.decide(self.engine, first, item_id, "advert", "crossing_offer", now=at)
+            queue.reopen(self.db, first, item_id, note="settled", now=at)
+            queue.claim(self.db, first, item_id, now=at)
+            queue.decide(self.db, first, item_id, "advert", "crossing_offer", now=at)
         self.report.double_reviewed += 1
         self.report.review_decisions += 2 if decision == "advert" else 3
 
     def _capture(self, analyst: Actor, case_ids: list[int]) -> None:
         from tidewatch.evidence.capture import capture_accounts
 
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             ids = list(
                 conn.execute(
                     select(t.case_accounts.c.account_id).where(
@@ -472,7 +530,7 @@ class Simulator:
                 ).scalars()
             )
         capture_accounts(
-            self.engine,
+            self.db,
             analyst,
             sorted(set(ids)),
             title=f"simulated month: cases {case_ids[0]}-{case_ids[-1]}",
@@ -486,7 +544,7 @@ class Simulator:
         years = max((sent_at - datetime(2022, 1, 1, tzinfo=UTC)).days / 365.25, 0.0)
         median = MEDIAN_HOURS[network.recipient] * 0.85**years
         delay = timedelta(hours=min(median * math.exp(rng.gauss(0, 0.9)), 24 * 40))
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             referral = service.get(conn, referral_id)
             ack_at = sent_at + min(delay / 3, timedelta(hours=rng.uniform(0.5, 12)))
             referral = service.acknowledge(conn, referral, liaison, now=ack_at)
