@@ -125,25 +125,27 @@ def dashboard(request: Request) -> Response:
     )
 
 
-#: Programme figures are recomputed at most this often (they read every referral).
-PROGRAMME_TTL = 300.0
-_programme_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+#: The programme figures read every referral, so they are kept between page views until
+#: anything changes: every change is audited, so the audit chain's length is the version.
+_programme_cache: dict[int, tuple[tuple[int, str], dict[str, Any]]] = {}
 
 
 def _programme(request: Request) -> dict[str, Any]:
     """The transparency report since the programme began (issue 8's metrics), cached."""
-    import time
     from datetime import UTC, date, datetime
 
     from tidewatch.report.metrics import report
 
-    key = id(engine_of(request))
-    cached = _programme_cache.get(key)
-    if cached and time.monotonic() - cached[0] < PROGRAMME_TTL:
-        return cached[1]
+    engine = engine_of(request)
     today = datetime.now(UTC).date()
-    figures = report(engine_of(request), date(2021, 12, 1), today)
-    _programme_cache[key] = (time.monotonic(), figures)
+    with engine.connect() as conn:
+        seq = conn.execute(select(t.audit_head.c.seq)).scalar_one()
+    version = (seq, today.isoformat())
+    cached = _programme_cache.get(id(engine))
+    if cached and cached[0] == version:
+        return cached[1]
+    figures = report(engine, date(2021, 12, 1), today)
+    _programme_cache[id(engine)] = (version, figures)
     return figures
 
 
