@@ -34,6 +34,7 @@ from sqlalchemy import Engine
 from tidewatch import pipeline
 from tidewatch.commands import audit as audit_commands
 from tidewatch.commands import evidence as evidence_commands
+from tidewatch.commands import exchange as exchange_commands
 from tidewatch.commands import outbox as outbox_commands
 from tidewatch.commands import refer as refer_commands
 from tidewatch.commands import report as report_commands
@@ -65,6 +66,7 @@ app.add_typer(evidence_commands.app, name="evidence")
 app.add_typer(report_commands.app)  # report, simulate
 app.add_typer(serve_commands.app)  # serve, users, keys
 app.add_typer(scale_commands.app, name="scale")
+app.add_typer(exchange_commands.app)  # export stix|xarf, reconcile
 # Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)

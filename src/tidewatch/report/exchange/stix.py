@@ -136,9 +136,8 @@ def selector_observable(selector: str, **common: Any) -> Any:
     if kind == "url":
         return stix2.URL(value=value if "://" in value else f"https://{value}", **common)
     if kind == "telegram":
-        return stix2.UserAccount(
-            account_type="telegram", account_login=value, user_id=value, **common
-        )
+        # A t.me link names the login (username), not Telegram's numeric user id.
+        return stix2.UserAccount(account_type="telegram", account_login=value, **common)
     if kind == "media":
         # PDQ is not in STIX's hash vocabulary: a custom hash name, so allow_custom.
         frame = value.removeprefix("video:")

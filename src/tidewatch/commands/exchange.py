@@ -1,0 +1,137 @@
+"""tidewatch export stix|xarf (exchange formats for partners) and tidewatch reconcile (the DSA
+Transparency Database against the decisions platforms sent us)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from tidewatch.commands.common import EXIT_UNUSABLE, DatabaseOption, engine_for, err, fail, out
+from tidewatch.errors import TidewatchError
+
+app = typer.Typer(help="Exchange formats: STIX 2.1, X-ARF v4, DSA statements of reasons.")
+export_app = typer.Typer(help="Write networks or referrals in a partner's format.")
+app.add_typer(export_app, name="export")
+
+OutOption = Annotated[Path, typer.Option("--out", help="File to write.")]
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, "utf-8")
+    err.print(Text(f"wrote {path}"))
+
+
+@export_app.command("stix")
+def export_stix(
+    output: OutOption,
+    network: Annotated[
+        list[str] | None,
+        typer.Option("--network", help="Only this network (repeatable); default all."),
+    ] = None,
+    tlp: Annotated[str, typer.Option(help="TLP 2.0 marking of every object.")] = "TLP:AMBER",
+    unit: Annotated[
+        str, typer.Option("--unit", help="The unit's name (the bundle's author).")
+    ] = "Tidewatch referral unit",
+    database_url: DatabaseOption = None,
+) -> None:
+    """The last link run's networks as a STIX 2.1 bundle: accounts, shared selectors, links
+    with their evidence, re-emergence."""
+    from tidewatch.report.exchange import stix
+
+    try:
+        bundle = stix.export_networks(
+            engine_for(database_url), network_ids=network or None, unit_name=unit, tlp=tlp
+        )
+    except (TidewatchError, ValueError) as error:
+        raise fail(error, EXIT_UNUSABLE) from None
+    _write(output, stix.serialize(bundle) + "\n")
+    out.print(Text(f"{len(bundle.objects)} STIX objects"))
+
+
+@export_app.command("xarf")
+def export_xarf(
+    referral: Annotated[str, typer.Argument(help="The referral's public id.")],
+    output: OutOption,
+    contact: Annotated[
+        str,
+        typer.Option(
+            "--contact", envvar="TIDEWATCH_UNIT_CONTACT", help="The unit's abuse-contact e-mail."
+        ),
+    ],
+    org: Annotated[
+        str, typer.Option("--org", envvar="TIDEWATCH_UNIT_NAME", help="The unit's name.")
+    ] = "Tidewatch referral unit",
+    domain: Annotated[
+        str, typer.Option("--domain", help="The unit's domain (default: the contact's).")
+    ] = "",
+    database_url: DatabaseOption = None,
+) -> None:
+    """An approved referral as X-ARF v4 reports (a JSON array, one report per item), each
+    validated against the X-ARF schemas."""
+    from tidewatch.referrals import service
+    from tidewatch.report.exchange import xarf
+
+    try:
+        engine = engine_for(database_url)
+        with engine.connect() as conn:
+            found = service.get_by_public_id(conn, referral)
+        reports = xarf.referral_reports(found, xarf.Reporter(org, contact, domain))
+    except (TidewatchError, ValueError) as error:
+        raise fail(error, EXIT_UNUSABLE) from None
+    _write(output, json.dumps(reports, ensure_ascii=False, indent=2) + "\n")
+    out.print(Text(f"{len(reports)} X-ARF reports"))
+
+
+@app.command("reconcile")
+def reconcile_command(
+    dump: Annotated[
+        Path, typer.Argument(help="A Transparency Database dump: .csv, .csv.gz or .zip.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Match the dump's statements to the platforms' decisions on our referrals by the
+    platform's statement id: matched, mismatched fields, unmatched on either side."""
+    from tidewatch.report.exchange import dsa
+
+    if not dump.is_file():
+        raise fail(f"no file {dump}")
+    try:
+        result = dsa.reconcile_dump(engine_for(database_url), dump)
+    except (TidewatchError, ValueError, OSError) as error:
+        raise fail(error, EXIT_UNUSABLE) from None
+    document = result.to_json()
+    if as_json:
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+        return
+    counts = document["counts"]
+    period = f" ({result.period[0]} to {result.period[1]})" if result.period else ""
+    out.print(Text(f"{result.rows_read} rows read{period}"))
+    out.print(
+        Text(
+            f"matched {counts['matched']}, mismatched {counts['mismatched']}, "
+            f"unmatched ours {counts['unmatched_ours']} "
+            f"(+{counts['outside_period']} outside the dump's period), "
+            f"unmatched theirs {counts['unmatched_theirs']}, "
+            f"ours without a statement id {counts['without_statement']}"
+        )
+    )
+    for entry in result.mismatched:
+        fields = "; ".join(
+            f"{name}: ours {value['ours']}, theirs {value['theirs']}"
+            for name, value in entry["fields"].items()
+        )
+        out.print(
+            Text(f"mismatch {entry['statement_id']} (referral {entry['referral']}): {fields}")
+        )
+    for entry in result.unmatched_ours:
+        out.print(
+            Text(
+                f"not in the dump: {entry['statement_id']} (referral {entry['referral']}, "
+                f"{entry['outcome']} {entry['decided_at']})"
+            )
+        )
