@@ -79,11 +79,13 @@ def export_xarf(
         engine = engine_for(database_url)
         with engine.connect() as conn:
             found = service.get_by_public_id(conn, referral)
-        reports = xarf.referral_reports(found, xarf.Reporter(org, contact, domain))
+        export = xarf.export_referral(found, xarf.Reporter(org, contact, domain))
     except (TidewatchError, ValueError) as error:
         raise fail(error, EXIT_UNUSABLE) from None
-    _write(output, json.dumps(reports, ensure_ascii=False, indent=2) + "\n")
-    out.print(Text(f"{len(reports)} X-ARF reports"))
+    _write(output, json.dumps(export.reports, ensure_ascii=False, indent=2) + "\n")
+    out.print(Text(f"{len(export.reports)} X-ARF reports"))
+    for line in export.skipped:
+        err.print(Text(f"left out {line}"))
 
 
 @app.command("reconcile")

@@ -173,8 +173,21 @@ def _evidence(item: Mapping[str, Any], refs: list[Any]) -> list[dict[str, Any]]:
     return evidence
 
 
+@dataclass
+class Export:
+    reports: list[dict[str, Any]]
+    #: Items with no URL a platform resolves (an Instagram post known only by its id):
+    #: X-ARF content reports require one, so they are left out, each named here.
+    skipped: list[str]
+
+
 def referral_reports(referral: Referral, reporter: Reporter) -> list[dict[str, Any]]:
-    """One validated X-ARF report per item of an approved referral."""
+    """One validated X-ARF report per item of an approved referral that has a URL."""
+    return export_referral(referral, reporter).reports
+
+
+def export_referral(referral: Referral, reporter: Reporter) -> Export:
+    """X-ARF reports of an approved referral's items, and the items left out."""
     package = referral.package
     if package is None:
         raise Conflict(
@@ -186,14 +199,15 @@ def referral_reports(referral: Referral, reporter: Reporter) -> list[dict[str, A
     policies = "; ".join(p.get("name", "") for p in package.get("policies", []) if p.get("name"))
     refs = list(package.get("evidence") or [])
     reports = []
+    skipped = []
     for item in package.get("items", []):
         url = item.get("url") or ""
-        if not url:
-            raise ValueError(
-                f"referral {referral.public_id} item {item.get('item_id')} has no URL; "
-                "X-ARF content reports need one"
-            )
         platform = item.get("platform") or package.get("recipient", "")
+        if not url:
+            skipped.append(
+                f"item {item.get('item_id')} ({platform} {item['kind']} {item['native_id']}): no URL"
+            )
+            continue
         owner = item.get("account_native_id") if item["kind"] == "post" else item["native_id"]
         description = " ".join(
             part
@@ -241,4 +255,4 @@ def referral_reports(referral: Referral, reporter: Reporter) -> list[dict[str, A
         report = {k: v for k, v in report.items() if v not in (None, "")}
         validate(report)
         reports.append(report)
-    return reports
+    return Export(reports, skipped)
