@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tidewatch.referrals.service import dsa_enums
-from tidewatch.report.metrics import report
-from tidewatch.report.simulate import _REMOVED_SHARE, monthly_accounts, simulate
+from tidewatch.report.metrics import ACTIONED, report
+from tidewatch.report.simulate import _REMOVED_SHARE, OUTCOMES, monthly_accounts, simulate
 from tidewatch.store import audit, make_engine, migrate
 from tidewatch.store import tables as t
 
@@ -21,10 +21,15 @@ def test_the_plan_at_full_scale_is_the_published_figures() -> None:
         year: sum(n for m, n in plan.items() if m.year == year) * _REMOVED_SHARE
         for year in range(2021, 2027)
     }
+    # Every published statement holds, each within 3%: "about 5,600", "over 8,000", "+40%",
+    # "over 16,500 by the end of 2024", "more than 90% actioned".
     assert removed[2023] == pytest.approx(5_600, rel=0.03)
-    assert removed[2024] == pytest.approx(8_000, rel=0.03)
-    assert removed[2024] / removed[2023] == pytest.approx(1.40, abs=0.05)
-    assert sum(removed[y] for y in (2021, 2022, 2023, 2024)) > 16_500
+    assert 8_000 <= removed[2024] <= 8_000 * 1.03
+    assert removed[2024] / removed[2023] - 1 == pytest.approx(0.40, rel=0.03)
+    to_2024 = sum(removed[y] for y in (2021, 2022, 2023, 2024))
+    assert 16_500 <= to_2024 <= 16_500 * 1.03
+    actioned = sum(share for outcome, share in OUTCOMES if outcome in ACTIONED)
+    assert 0.90 < actioned <= 0.90 * 1.03
     # Summer is the season of crossings and of their adverts.
     assert plan[date(2024, 8, 1)] > plan[date(2024, 2, 1)]
 
