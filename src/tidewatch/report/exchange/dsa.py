@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +49,7 @@ SAMPLE = 20
 _DUMP_TIME = "%Y-%m-%d %H:%M:%S"
 
 
+@lru_cache(maxsize=4096)
 def _recipient_of_name(name: str) -> str | None:
     try:
         return Recipient.of(name.strip().lower()).value
@@ -395,7 +397,7 @@ def reconcile(
             first = applied
         if max(applied, created) > last:
             last = max(applied, created)
-        sid = statement_id(row)
+        sid = (row.get("puid") or row.get("platform_uid") or "").strip()
         mine = ours.get(sid) if sid else None
         if mine is None:
             if _recipient_of_name(row.get("platform_name", "")) in recipients:
