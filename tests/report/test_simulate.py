@@ -10,7 +10,13 @@ from sqlalchemy import Engine, select
 
 from tidewatch.referrals.service import dsa_enums
 from tidewatch.report.metrics import ACTIONED, report
-from tidewatch.report.simulate import _REMOVED_SHARE, OUTCOMES, monthly_accounts, simulate
+from tidewatch.report.simulate import (
+    _REMOVED_SHARE,
+    OUTCOMES,
+    monthly_accounts,
+    scratch_sqlite,
+    simulate,
+)
 from tidewatch.store import audit, make_engine, migrate
 from tidewatch.store import tables as t
 
@@ -70,3 +76,14 @@ def test_the_same_seed_gives_the_same_figures(tmp_path: Path) -> None:
         engine.dispose()
     assert reports[0]["totals"]["referrals"] > 5
     assert reports[0] == reports[1]
+
+
+def test_a_scratch_database_does_not_sync_and_others_keep_their_settings(tmp_path: Path) -> None:
+    scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
+    kept = make_engine(f"sqlite:///{tmp_path / 'kept.db'}")
+    with scratch.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")  # a pooled connection from before
+    scratch_sqlite(scratch)
+    with scratch.connect() as conn, kept.connect() as other:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 0  # OFF
+        assert other.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
