@@ -18,7 +18,6 @@ from tidewatch.errors import NotFound
 from tidewatch.referrals import service as referrals
 from tidewatch.store import audit
 from tidewatch.store import tables as t
-from tidewatch.store.networks import latest_link_run
 from tidewatch.store.users import Role
 from tidewatch.web import auth, queries
 from tidewatch.web.app import check_csrf, current_session, engine_of, new_login_token, render
@@ -323,7 +322,7 @@ def post_page(request: Request, post_id: int, session: Unit) -> Response:
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)
 def account_page(request: Request, account_id: int, session: Unit) -> Response:
-    run = latest_link_run(engine_of(request))
+    run = queries.link_run(engine_of(request))
     with engine_of(request).connect() as conn:
         data = queries.account_page(conn, account_id, run)
     return render(request, "account.html", **data)
@@ -331,18 +330,25 @@ def account_page(request: Request, account_id: int, session: Unit) -> Response:
 
 @router.get("/networks", response_class=HTMLResponse)
 def networks_page(request: Request, session: Unit) -> Response:
-    run = latest_link_run(engine_of(request))
+    run = queries.link_run(engine_of(request))
     return render(request, "networks.html", run=run)
+
+
+MAX_LINKS_SHOWN = 300
 
 
 @router.get("/networks/{network_id}", response_class=HTMLResponse)
 def network_page(request: Request, network_id: str, session: Unit) -> Response:
-    run = latest_link_run(engine_of(request)) or {}
+    run = queries.link_run(engine_of(request)) or {}
     network = next((n for n in run.get("networks", []) if n["id"] == network_id), None)
     if network is None:
         raise NotFound(f"no network {network_id} in the latest link run")
     with engine_of(request).connect() as conn:
         ids = queries.account_ids(conn, network["accounts"])
+    # The strongest links: a network of hundreds of accounts joined by one template has
+    # tens of thousands of pairs, more than a page or a graph can show usefully.
+    links = sorted(network["links"], key=lambda link: -float(link.get("weight", 0)))
+    shown = links[:MAX_LINKS_SHOWN]
     graph = {
         "nodes": [
             {"id": key, "label": key, "href": f"/accounts/{ids[key]}" if key in ids else ""}
@@ -350,14 +356,22 @@ def network_page(request: Request, network_id: str, session: Unit) -> Response:
         ],
         "edges": [
             {"source": link["a"], "target": link["b"], "weight": link.get("weight", 1)}
-            for link in network["links"]
+            for link in shown
         ],
     }
     # JSON inside a <script type="application/json">: "<" escaped so text cannot close the tag.
     graph_json = (
         json.dumps(graph).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     )
-    return render(request, "network.html", network=network, ids=ids, graph_json=graph_json)
+    return render(
+        request,
+        "network.html",
+        network=network,
+        ids=ids,
+        graph_json=graph_json,
+        links=shown,
+        hidden_links=len(links) - len(shown),
+    )
 
 
 # --- cases -----------------------------------------------------------------------------------

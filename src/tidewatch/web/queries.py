@@ -6,10 +6,11 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from tidewatch.errors import NotFound
 from tidewatch.store import tables as t
+from tidewatch.store.networks import network_outcomes
 
 
 def highlight(text: str, reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -130,6 +131,44 @@ def account_page(conn: Connection, account_id: int, run: dict[str, Any] | None) 
         "observations": observations,
         "reemerged": reemerged,
     }
+
+
+#: Per engine: the latest link run's document (immutable once stored, so kept by run id) and
+#: the referred/removed counts (kept until anything is audited, as every change is).
+_RUNS: dict[int, tuple[int, dict[str, Any]]] = {}
+_OUTCOMES: dict[int, tuple[tuple[int, int], dict[str, tuple[int, int]]]] = {}
+
+
+def link_run(engine: Engine) -> dict[str, Any] | None:
+    """The latest link run with each network's referred and removed counts as they stand. A
+    run's document can be tens of megabytes: it is parsed once per run, not per page view."""
+    with engine.connect() as conn:
+        run_id = conn.execute(select(func.max(t.link_runs.c.id))).scalar()
+        if run_id is None:
+            return None
+        seq = conn.execute(select(t.audit_head.c.seq)).scalar() or 0
+        cached = _RUNS.get(id(engine))
+        if cached is None or cached[0] != run_id:
+            row = conn.execute(select(t.link_runs).where(t.link_runs.c.id == run_id)).one()
+            cached = (
+                run_id,
+                {"run_id": row.id, "built_at": row.built_at.isoformat(), **row.document},
+            )
+            _RUNS[id(engine)] = cached
+        outcomes = _OUTCOMES.get(id(engine))
+        if outcomes is None or outcomes[0] != (run_id, seq):
+            outcomes = ((run_id, seq), network_outcomes(conn, run_id))
+            _OUTCOMES[id(engine)] = outcomes
+    document = dict(cached[1])
+    document["networks"] = [
+        {
+            **n,
+            "referred": outcomes[1].get(n["id"], (0, 0))[0],
+            "removed": outcomes[1].get(n["id"], (0, 0))[1],
+        }
+        for n in document.get("networks", [])
+    ]
+    return document
 
 
 def account_ids(conn: Connection, keys: list[str]) -> dict[str, int]:
