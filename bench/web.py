@@ -44,16 +44,84 @@ OTHER = [
 PLATFORMS = ["x", "facebook", "instagram", "tiktok", "youtube", "telegram"]
 
 
+WORDS = [
+    "boat",
+    "trip",
+    "italy",
+    "greece",
+    "uk",
+    "calais",
+    "zuwara",
+    "tripoli",
+    "izmir",
+    "lorry",
+    "truck",
+    "safe",
+    "fast",
+    "guaranteed",
+    "tonight",
+    "weekend",
+    "departure",
+    "family",
+    "children",
+    "discount",
+    "price",
+    "person",
+    "euro",
+    "pounds",
+    "contact",
+    "whatsapp",
+    "telegram",
+    "message",
+    "private",
+    "agency",
+    "travel",
+    "europe",
+    "visa",
+    "passport",
+    "documents",
+    "group",
+    "seats",
+    "places",
+    "limited",
+    "captain",
+    "speedboat",
+    "yacht",
+    "comfortable",
+    "reliable",
+    "experienced",
+    "arrival",
+    "success",
+    "photos",
+    "customers",
+    "friends",
+    "bring",
+    "reward",
+    "cheap",
+    "border",
+    "night",
+    "morning",
+    "direct",
+]
+
+
 def generate(path: Path, posts: int, seed: int = 11) -> None:
+    """Posts of accounts in groups of eight; each group advertises with its own words and
+    number, so networks have a realistic size (not one network of every advertiser)."""
     rng = random.Random(seed)
     accounts = max(posts // 25, 10)
+    groups = {g: " ".join(random.Random(g).sample(WORDS, 12)) for g in range(accounts // 8 + 1)}
     with path.open("w", encoding="utf-8") as out:
         for number in range(posts):
             account = rng.randrange(accounts)
-            advert = rng.random() < 0.3
-            template = rng.choice(ADVERTS if advert else OTHER)
-            # Groups of eight accounts share a number: many networks of realistic size.
-            text = template.format(price=rng.choice([1500, 2500, 3000, 4200]), n=account // 8)
+            advert = account % 3 == 0 and rng.random() < 0.7
+            group = account // 8
+            price = rng.choice([1500, 2500, 3000, 4200])
+            if advert:
+                template = rng.choice(ADVERTS)
+                text = f"{groups[group]} " + template.format(price=price, n=group)
+            else:
+                text = rng.choice(OTHER).format(price=price, n=number)
             out.write(
                 json.dumps(
                     {
@@ -168,9 +236,18 @@ def main() -> None:
     )
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="build the database in this folder, or reuse it")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url, passwords = build(Path(folder), args.posts)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "web.db").exists():
+            from tidewatch.demo.programme import DEMO_PASSWORD
+
+            url = f"sqlite:///{folder / 'web.db'}"
+            passwords = dict.fromkeys(("analyst", "auditor", "meta-liaison"), DEMO_PASSWORD)
+        else:
+            url, passwords = build(folder, args.posts)
         base, server = serve(url)
         try:
             print(f"{'page':<42} {'median ms':>10} {'max ms':>8} {'bytes':>8}")
