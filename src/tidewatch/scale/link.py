@@ -361,6 +361,7 @@ def run_link(
     spark: SparkSession, scan_out: str, out: str, settings: LinkSettings | None = None
 ) -> LinkSummary:
     """Networks from the scan job's output at ``scan_out``, written under ``out``."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from tidewatch.errors import FormatError
@@ -377,9 +378,17 @@ def run_link(
     if len(versions) > 1:
         raise FormatError(f"{scan_out}: detections of several models ({', '.join(versions)})")
     summary.model_version = versions[0] if versions else ""
+    # An account seen with several profiles: the database keeps the latest sighting's; the
+    # records do not all say when they were retrieved, so the fullest profile is taken here.
+    fullest = Window.partitionBy("platform", "id").orderBy(
+        F.size(F.coalesce("links", F.array())).desc(),
+        F.length(F.coalesce("bio", F.lit(""))).desc(),
+        F.col("bio"),
+    )
     profiles = (
         read_dataset(spark, scan_out, "accounts")
-        .dropDuplicates(["platform", "id"])
+        .withColumn("rank", F.row_number().over(fullest))
+        .where("rank = 1")
         .select(
             _node(F.col("platform"), F.col("id")).alias("account"),
             F.concat_ws("\n", F.coalesce("bio", F.lit("")), F.coalesce("links", F.array())).alias(

@@ -702,12 +702,14 @@ def _arrange(spark: SparkSession, out: str) -> None:
         inner = Path(f"{root}/_parts/kind={kind}/date=-")
         if not fs.exists(inner):
             continue
+        # Full destination names: a rename onto an existing empty folder replaces it on
+        # some file systems (the local one) instead of moving into it.
         for folder in fs.listStatus(inner):
             if folder.getPath().getName() == "platform=-":
                 for status in fs.listStatus(folder.getPath()):
-                    fs.rename(status.getPath(), target)
+                    fs.rename(status.getPath(), Path(target, status.getPath().getName()))
             else:
-                fs.rename(folder.getPath(), target)
+                fs.rename(folder.getPath(), Path(target, folder.getPath().getName()))
     fs.delete(parts, True)
     fs.create(Path(f"{root}/_SUCCESS"), True).close()
 
