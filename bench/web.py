@@ -139,7 +139,7 @@ def generate(path: Path, posts: int, seed: int = 11) -> None:
 
 def build(folder: Path, posts: int) -> tuple[str, dict[str, str]]:
     from tidewatch.cli import _run_link, ingest_paths
-    from tidewatch.demo.programme import DEMO_PASSWORD, seed_programme
+    from tidewatch.demo.programme import seed_programme
     from tidewatch.detect.detector import Detector
     from tidewatch.store import make_engine, migrate
 
@@ -161,7 +161,7 @@ def build(folder: Path, posts: int) -> tuple[str, dict[str, str]]:
     _run_link(engine, detector.version)
     seed_programme(engine, threshold=detector.threshold)
     print(f"built {posts:,} posts in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return url, {"analyst": DEMO_PASSWORD, "auditor": DEMO_PASSWORD, "meta-liaison": DEMO_PASSWORD}
+    return url, {}
 
 
 def serve(url: str) -> tuple[str, uvicorn.Server]:
@@ -226,11 +226,13 @@ def pages(url: str) -> dict[str, list[str]]:
             f"/referrals/new?case={case}",
         ],
         "auditor": ["/audit"],
-        "meta-liaison": ["/portal", f"/portal/referrals/{meta}"],
+        f"{visible.platform}-liaison": ["/portal", f"/portal/referrals/{visible.public_id}"],
     }
 
 
 def main() -> None:
+    from tidewatch.demo.programme import DEMO_PASSWORD
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -245,7 +247,7 @@ def main() -> None:
             from tidewatch.demo.programme import DEMO_PASSWORD
 
             url = f"sqlite:///{folder / 'web.db'}"
-            passwords = dict.fromkeys(("analyst", "auditor", "meta-liaison"), DEMO_PASSWORD)
+            passwords = {}
         else:
             url, passwords = build(folder, args.posts)
         base, server = serve(url)
@@ -253,7 +255,7 @@ def main() -> None:
             print(f"{'page':<42} {'median ms':>10} {'max ms':>8} {'bytes':>8}")
             worst = 0.0
             for person, paths in pages(url).items():
-                client = signed_in(base, person, passwords[person])
+                client = signed_in(base, person, passwords.get(person, DEMO_PASSWORD))
                 for path in paths:
                     times, size = [], 0
                     for _ in range(args.repeat):
