@@ -206,9 +206,12 @@ def pages(url: str) -> dict[str, list[str]]:
         referral = conn.execute(
             select(t.referrals.c.id).order_by(t.referrals.c.id).limit(1)
         ).scalar()
-        meta = conn.execute(
-            select(t.referrals.c.public_id).where(t.referrals.c.platform == "meta")
-        ).scalar()
+        visible = conn.execute(
+            select(t.referrals.c.public_id, t.referrals.c.platform).where(
+                t.referrals.c.platform.in_(("meta", "x", "tiktok")),
+                t.referrals.c.sent_at.is_not(None),
+            )
+        ).first()
     run = latest_link_run(engine) or {"networks": []}
     network = max(run["networks"], key=lambda n: n["size"])["id"] if run["networks"] else ""
     return {
