@@ -320,3 +320,27 @@ def test_phone_windows_read_what_the_matcher_reads_over_the_whole_text() -> None
         for regions in [("GB",), ("LY", "TN", "EG")]:
             assert phone_numbers(normal, regions) == _phones_by_matcher(normal, regions), text
     assert phone_numbers(normalise(texts[-3]).text, ("GB",)) >= {"+447700900123", "+218915550192"}
+
+
+def test_exact_copies_of_a_viral_picture_link_nobody() -> None:
+    import random
+
+    from tidewatch.link.scenario import random_hash, reupload
+
+    rng = random.Random(6)
+    viral = random_hash(rng)
+    same_copy = reupload(viral, rng, max_bits=3)  # three accounts post one identical copy
+    posts = [
+        PostFacts(
+            key=("x", f"v{i}"),
+            account=("x", f"sharer{i}"),
+            text="Look at this",
+            label="advert" if i < 3 else "not_advert",
+            score=0.7 if i < 3 else 0.1,
+            media_hashes=(same_copy if i < 3 else reupload(viral, rng, max_bits=6),),
+        )
+        for i in range(250)
+    ]
+    result = build_networks([], posts)
+    assert result.networks == []
+    assert not any(s.kind == "media" for owned in result.selectors.values() for s in owned)

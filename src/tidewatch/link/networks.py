@@ -164,11 +164,15 @@ def media_selectors(posts: Sequence[PostFacts]) -> dict[PostKey, set[Selector]]:
     )
     codes = hexes_to_codes(list(distinct))
     copies = np.bincount(code_of, minlength=len(codes))
-    query, row, _over = PDQIndex(codes).search_many(codes, limit=MAX_MEDIA_COPIES, weights=copies)
+    query, row, over = PDQIndex(codes).search_many(codes, limit=MAX_MEDIA_COPIES, weights=copies)
     graph = sp.coo_matrix(
         (np.ones(len(query), dtype=np.int8), (query, row)), shape=(len(codes), len(codes))
     )
     _count, cluster = connected_components(graph, directed=False)
+    # A common picture's exact copies are no evidence either: at a million posts, copies of
+    # a viral photo with the same one or two bits changed fell on a few accounts each and
+    # joined them. Only a picture something less common matched keeps a selector.
+    common = over & (np.bincount(cluster)[cluster] == 1)
     # Named after the cluster's first hash in post order, so the name does not depend on
     # the order in which matches were found.
     first_seen = np.full(len(codes), len(values), dtype=np.int64)
@@ -177,8 +181,9 @@ def media_selectors(posts: Sequence[PostFacts]) -> dict[PostKey, set[Selector]]:
     np.minimum.at(name_at, cluster, first_seen)
     names = name_at[cluster[code_of]].tolist()
     found: dict[PostKey, set[Selector]] = {}
-    for key, name in zip(owners, names, strict=True):
-        found.setdefault(key, set()).add(Selector("media", values[name]))
+    for key, name, skip in zip(owners, names, common[code_of].tolist(), strict=True):
+        if not skip:
+            found.setdefault(key, set()).add(Selector("media", values[name]))
     return found
 
 
