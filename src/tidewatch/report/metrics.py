@@ -14,12 +14,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+import orjson
 import yaml
-from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import Connection, Engine, Text, and_, case, func, select, type_coerce
 
 from tidewatch.store import tables as t
 
@@ -253,6 +254,11 @@ def route_of(places: Iterable[str], routes: Sequence[tuple[str, tuple[str, ...]]
 _DIGITS = re.compile(r"\D+")
 
 
+def _json(value: str | bytes | None) -> Any:
+    return orjson.loads(value) if value else None
+
+
+@lru_cache(maxsize=65_536)
 def selector_of(signal: str, evidence: str) -> str | None:
     """A comparable selector from a detector reason: phone numbers as digits (last 9, so the
     same number with or without its country code matches), handles and links lower-cased."""
@@ -303,7 +309,14 @@ def _post_facts(conn: Connection) -> _PostFacts:
     # "latest per post" subquery joined back makes SQLite scan it once per row.
     query = (
         select(
-            i.c.referral_id, i.c.post_id, p.c.platform, p.c.account_native_id, d.c.lang, d.c.reasons
+            i.c.referral_id,
+            i.c.post_id,
+            p.c.platform,
+            p.c.account_native_id,
+            d.c.lang,
+            # Raw JSON text, parsed below by orjson: the JSON type's json.loads per row was
+            # most of the report's time over a long history.
+            type_coerce(d.c.reasons, Text).label("reasons"),
         )
         .join(p, p.c.id == i.c.post_id)
         .join(d, d.c.post_id == i.c.post_id)
@@ -315,7 +328,7 @@ def _post_facts(conn: Connection) -> _PostFacts:
     by_referral: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
     selectors: dict[str, set[str]] = defaultdict(set)
     for row in latest.values():
-        reasons = row.reasons or []
+        reasons = _json(row.reasons) or []
         places = [r["evidence"] for r in reasons if str(r.get("signal", "")).startswith("place_")]
         by_referral[row.referral_id].append((row.lang or "und", places))
         account = f"{row.platform}:{row.account_native_id}"

@@ -437,6 +437,8 @@ referral_items = Table(
     Column("native_id", String(256), nullable=False),
     Column("url", Text, nullable=False),
     Column("status", String(30), nullable=False),
+    # The report joins referred posts to their detections through it (migration 0007).
+    Index("ix_referral_items_post_id", "post_id"),
 )
 
 outbox = Table(
