@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import yaml
-from sqlalchemy import Connection, Engine, Text, and_, case, func, select, type_coerce
+from sqlalchemy import Connection, Engine, Text, and_, case, cast, func, select
 
 from tidewatch.store import tables as t
 
@@ -254,8 +254,8 @@ def route_of(places: Iterable[str], routes: Sequence[tuple[str, tuple[str, ...]]
 _DIGITS = re.compile(r"\D+")
 
 
-def _json(value: str | bytes | None) -> Any:
-    return orjson.loads(value) if value else None
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) and value else value
 
 
 @lru_cache(maxsize=65_536)
@@ -314,9 +314,10 @@ def _post_facts(conn: Connection) -> _PostFacts:
             p.c.platform,
             p.c.account_native_id,
             d.c.lang,
-            # Raw JSON text, parsed below by orjson: the JSON type's json.loads per row was
-            # most of the report's time over a long history.
-            type_coerce(d.c.reasons, Text).label("reasons"),
+            # As text, parsed below by orjson: the JSON type's json.loads per row was most of
+            # the report's time over a long history (a cast, so PostgreSQL's driver does not
+            # decode it first).
+            cast(d.c.reasons, Text).label("reasons"),
         )
         .join(p, p.c.id == i.c.post_id)
         .join(d, d.c.post_id == i.c.post_id)
