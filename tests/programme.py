@@ -114,3 +114,30 @@ def seed_people(engine: Engine) -> dict[str, Actor]:
             "meta": create_user(conn, "liaison-meta", "liaison", platform="meta"),
             "aud": create_user(conn, "aud", "auditor"),
         }
+
+
+SHARED_PAGE = [
+    {
+        "id": "s1",
+        "platform": "x",
+        "author": "smug_x",
+        "text": "Boat to Italy, 2500 euro, WhatsApp +218 91 555 0192",
+    },
+    {
+        "id": "m1",
+        "platform": "x",
+        "author": "amina_k",
+        "text": "Is the boat from Zuwara safe? I have two children",
+    },
+]
+
+
+def seed_shared_page(engine: Engine, folder: Path) -> None:
+    """One page of results (one source record) holding a suspect's advert and a migrant's
+    own question: the third party that evidence exports must mask."""
+    path = folder / "page.json"
+    path.write_text(json.dumps(SHARED_PAGE, ensure_ascii=False), "utf-8")
+    _, code = ingest_paths(
+        engine, [str(path)], format="generic", collector="test", batch_size=10, detector=detector()
+    )
+    assert code == 0

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select, update
 
-from tests.programme import seed_people, seed_posts
+from tests.programme import seed_people, seed_posts, seed_shared_page
 from tidewatch.cases import cases
 from tidewatch.errors import Conflict
 from tidewatch.evidence import custody, keys
@@ -109,33 +109,7 @@ def test_the_seal_is_a_signature_over_the_manifest_with_the_unit_key(
 def test_third_parties_are_masked_in_exports_and_the_sealed_original_is_named(
     engine: Engine, tmp_path: Path, signing_key: Ed25519PrivateKey
 ) -> None:
-    # A page of results holding a suspect's advert and a migrant's own question.
-    page = tmp_path / "page.json"
-    page.write_text(
-        json.dumps(
-            [
-                {
-                    "id": "s1",
-                    "platform": "x",
-                    "author": "smug_x",
-                    "text": "Boat to Italy, 2500 euro, WhatsApp +218 91 555 0192",
-                },
-                {
-                    "id": "m1",
-                    "platform": "x",
-                    "author": "amina_k",
-                    "text": "Is the boat from Zuwara safe? I have two children",
-                },
-            ]
-        ),
-        "utf-8",
-    )
-    from tests.programme import detector
-    from tidewatch.cli import ingest_paths
-
-    ingest_paths(
-        engine, [str(page)], format="generic", collector="t", batch_size=10, detector=detector()
-    )
+    seed_shared_page(engine, tmp_path)
     people = seed_people(engine)
     case_id = cases.open_case(engine, people["ana"], "one", accounts=[("x", "smug_x")])
     capture_id = capture_case(engine, people["ana"], case_id)

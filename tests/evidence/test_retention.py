@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from tests.programme import detector, seed_people, seed_posts
+from tests.programme import seed_people, seed_posts, seed_shared_page
 from tidewatch.cases import cases
-from tidewatch.cli import app, ingest_paths
+from tidewatch.cli import app
 from tidewatch.errors import ConfigError, PermissionDenied
 from tidewatch.evidence import custody
 from tidewatch.evidence.bundle import export_capture, verify_bundle
@@ -24,29 +23,7 @@ from tidewatch.store import tables as t
 
 @pytest.fixture
 def captured(engine: Engine, tmp_path: Path) -> tuple[Engine, int, int]:
-    page = tmp_path / "page.json"
-    page.write_text(
-        json.dumps(
-            [
-                {
-                    "id": "s1",
-                    "platform": "x",
-                    "author": "smug_x",
-                    "text": "Boat to Italy, 2500 euro, WhatsApp +218 91 555 0192",
-                },
-                {
-                    "id": "m1",
-                    "platform": "x",
-                    "author": "amina_k",
-                    "text": "Is the boat from Zuwara safe? I have two children",
-                },
-            ]
-        ),
-        "utf-8",
-    )
-    ingest_paths(
-        engine, [str(page)], format="generic", collector="t", batch_size=10, detector=detector()
-    )
+    seed_shared_page(engine, tmp_path)
     people = seed_people(engine)
     case_id = cases.open_case(engine, people["ana"], "one", accounts=[("x", "smug_x")])
     return engine, case_id, capture_case(engine, people["ana"], case_id)

@@ -406,31 +406,5 @@ def add_artifacts(
 def add_artifact(
     conn: Connection, capture_id: int, artifact: Artifact, *, actor: str, at: datetime | None = None
 ) -> str:
-    status = conn.execute(select(t.captures.c.status).where(t.captures.c.id == capture_id)).scalar()
-    if status != "open":
-        raise Conflict(f"capture {capture_id} is {status}: a sealed capture takes no new artifacts")
-    at = at or datetime.now(UTC)
-    digest = objects.put(conn, artifact.content, artifact.media_type)
-    conn.execute(
-        insert(t.artifacts).values(
-            capture_id=capture_id,
-            path=artifact.path,
-            kind=artifact.kind,
-            sha256=digest,
-            size=len(artifact.content),
-            subject=artifact.subject,
-            has_third_party_data=artifact.third_party,
-            source_url=artifact.source_url,
-            captured_at=at,
-        )
-    )
-    custody.record(
-        conn,
-        capture_id,
-        actor=actor,
-        event="captured",
-        artifact_sha256=digest,
-        detail={"path": artifact.path, "kind": artifact.kind},
-        at=at,
-    )
-    return digest
+    """One artifact: the same path as a whole capture's (:func:`add_artifacts`)."""
+    return add_artifacts(conn, capture_id, [artifact], actor=actor, at=at or datetime.now(UTC))[0]

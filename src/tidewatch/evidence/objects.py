@@ -11,24 +11,6 @@ from tidewatch.errors import NotFound
 from tidewatch.store import tables as t
 
 
-def put(conn: Connection, content: bytes, media_type: str) -> str:
-    digest = hashlib.sha256(content).hexdigest()
-    exists = conn.execute(
-        select(t.evidence_objects.c.purged_at).where(t.evidence_objects.c.sha256 == digest)
-    ).first()
-    if exists is None:
-        conn.execute(
-            insert(t.evidence_objects).values(
-                sha256=digest,
-                size=len(content),
-                media_type=media_type,
-                content=content,
-                stored_at=datetime.now(UTC),
-            )
-        )
-    return digest
-
-
 def put_many(conn: Connection, items: list[tuple[bytes, str]]) -> list[str]:
     """Store many (content, media type) at once; returns their SHA-256s in order."""
     digests = [hashlib.sha256(content).hexdigest() for content, _ in items]
