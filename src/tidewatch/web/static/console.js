@@ -6,7 +6,12 @@
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("#queue tr.queue-row")); }
   var selectedId = null;
-  function selected() { return document.querySelector("#queue tr.queue-row.selected"); }
+  // By id, not by class: a row swapped in by htmx has no "selected" class until it settles,
+  // and a fast typist's next key must still reach it.
+  function selected() {
+    var byId = selectedId && document.getElementById(selectedId);
+    return byId || document.querySelector("#queue tr.queue-row.selected");
+  }
   function select(row) {
     rows().forEach(function (r) { r.classList.remove("selected"); });
     if (row) { row.classList.add("selected"); row.focus({ preventScroll: false }); selectedId = row.id; }
@@ -72,6 +77,7 @@
       case "a": choose("advert"); break;
       case "n": choose("not_advert"); break;
       case "m": choose("needs_more"); break;
+      case "Enter": if (row) { var form = row.querySelector("form.decide"); if (form) { form.requestSubmit(); } else { return; } } else { return; } break;
       case "o": if (row) { window.location.assign(row.getAttribute("data-href")); } break;
       default: return;
     }
