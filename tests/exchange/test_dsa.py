@@ -234,3 +234,71 @@ def test_reconcile_matches_by_statement_id_and_names_what_disagrees(
         app, ["reconcile", str(tmp_path / "dump.csv"), "--database-url", database_url]
     )
     assert "mismatch x-1" in text.output and "SOURCE_VOLUNTARY" in text.output
+
+
+def test_decisions_export_as_statements_that_reconcile_with_themselves(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    world = build(engine, tmp_path)
+    _decide(
+        engine,
+        world.meta,
+        decision_account="DECISION_ACCOUNT_TERMINATED",
+        decision_ground="DECISION_GROUND_ILLEGAL_CONTENT",
+        category="STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
+        territorial_scope=("DE", "FR"),
+        automated_detection=False,
+        statement_id="meta-7",
+        decided_at=DECIDED,
+        note="Account sold crossings",
+    )
+    _decide(
+        engine,
+        world.x,
+        decision_visibility=("DECISION_VISIBILITY_CONTENT_REMOVED",),
+        decision_ground="DECISION_GROUND_ILLEGAL_CONTENT",
+        decided_at=DECIDED,  # no statement id: cannot be written as a statement
+    )
+    runner = CliRunner()
+    base = ["export", "dsa", "--database-url", database_url]
+
+    jsonl = tmp_path / "statements.jsonl"
+    done = runner.invoke(app, [*base, "--out", str(jsonl), "--trusted-flagger"])
+    assert done.exit_code == 0, done.output
+    assert "1 statements of reasons" in done.output
+    assert "left out 1 restricting decisions" in done.output
+    (statement,) = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
+    assert statement["puid"] == "meta-7"
+    # The service is the referred item's platform, not the company that answered.
+    assert statement["platform_name"] in dsa.PLATFORM_NAMES.values()
+    assert statement["source_type"] == "SOURCE_TRUSTED_FLAGGER"
+    assert statement["source_identity"] == "Tidewatch referral unit"
+    decision = dsa.from_statement(statement)
+    assert decision.decision_account == "DECISION_ACCOUNT_TERMINATED"
+    assert decision.territorial_scope == ("DE", "FR")
+    assert decision.note == "Account sold crossings" and decision.outcome() == "removed"
+
+    # In the dump's layout, every column in its order; it reconciles as all matched.
+    dump = tmp_path / "statements.csv"
+    done = runner.invoke(app, [*base, "--out", str(dump), "--format", "csv"])
+    assert done.exit_code == 0, done.output
+    with dump.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0]) == HEADER and rows[0]["platform_uid"] == "meta-7"
+    assert rows[0]["source_type"] == "SOURCE_TYPE_OTHER_NOTIFICATION"
+    result = dsa.reconcile_dump(engine, dump)
+    assert [m["statement_id"] for m in result.matched] == ["meta-7"]
+    assert result.mismatched == [] and result.without_statement == 1
+
+    # Filters: another recipient, or a period before the decision, give nothing.
+    for narrower in (["--recipient", "x"], ["--to", "2025-06-30"]):
+        done = runner.invoke(app, [*base, "--out", str(jsonl), *narrower])
+        assert done.exit_code == 0, done.output
+        assert jsonl.read_text("utf-8") == "", narrower
+    for wrong, named in (
+        (["--format", "xml"], "--format must be jsonl or csv"),
+        (["--recipient", "myspace"], "--recipient 'myspace' is not one of"),
+        (["--from", "July"], "--from must be a date"),
+    ):
+        done = runner.invoke(app, [*base, "--out", str(jsonl), *wrong])
+        assert done.exit_code != 0 and named in done.output, done.output

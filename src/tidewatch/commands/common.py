@@ -4,6 +4,7 @@ and who is acting."""
 from __future__ import annotations
 
 import sys
+from datetime import date
 from typing import Annotated
 
 import typer
@@ -65,3 +66,11 @@ def engine_for(database_url: str | None) -> Engine:
     engine = make_engine(database_url or get_settings().resolved_database_url())
     migrate(engine)
     return engine
+
+
+def parse_day(value: str, option: str) -> date:
+    """A day given on the command line, or a usage error naming the option."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} must be a date like 2024-01-31, not {value!r}") from None

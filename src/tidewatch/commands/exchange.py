@@ -1,17 +1,27 @@
-"""tidewatch export stix|xarf (exchange formats for partners) and tidewatch reconcile (the DSA
+"""tidewatch export stix|xarf|dsa (exchange formats for partners) and tidewatch reconcile (the DSA
 Transparency Database against the decisions platforms sent us)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from tidewatch.commands.common import EXIT_UNUSABLE, DatabaseOption, engine_for, err, fail, out
+from tidewatch.commands.common import (
+    EXIT_UNUSABLE,
+    DatabaseOption,
+    engine_for,
+    err,
+    fail,
+    out,
+    parse_day,
+)
 from tidewatch.errors import TidewatchError
+from tidewatch.model import Recipient
 
 app = typer.Typer(help="Exchange formats: STIX 2.1, X-ARF v4, DSA statements of reasons.")
 export_app = typer.Typer(help="Write networks or referrals in a partner's format.")
@@ -86,6 +96,74 @@ def export_xarf(
     out.print(Text(f"{len(export.reports)} X-ARF reports"))
     for line in export.skipped:
         err.print(Text(f"left out {line}"))
+
+
+@export_app.command("dsa")
+def export_dsa(
+    output: OutOption,
+    file_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="jsonl: one statement per line (the API's fields); csv: the dump's."
+        ),
+    ] = "jsonl",
+    recipient: Annotated[
+        str | None, typer.Option("--recipient", help="Only this platform's decisions.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Decided on or after this day (YYYY-MM-DD).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Decided on or before this day (YYYY-MM-DD).")
+    ] = None,
+    trusted_flagger: Annotated[
+        bool,
+        typer.Option(
+            "--trusted-flagger", help="The unit is a trusted flagger (DSA Art. 22) to them."
+        ),
+    ] = False,
+    unit: Annotated[
+        str, typer.Option("--unit", help="The unit's name (source_identity of its notices).")
+    ] = "Tidewatch referral unit",
+    database_url: DatabaseOption = None,
+) -> None:
+    """The platforms' decisions on our referrals as DSA statements of reasons, one per
+    statement id, to set beside the Transparency Database (`tidewatch reconcile`)."""
+    from tidewatch.report.exchange import dsa
+
+    if file_format not in ("jsonl", "csv"):
+        raise fail(f"--format must be jsonl or csv, not {file_format!r}")
+    if recipient is not None and recipient not in {r.value for r in Recipient}:
+        known = ", ".join(r.value for r in Recipient)
+        raise fail(f"--recipient {recipient!r} is not one of {known}")
+    first = datetime.combine(parse_day(start, "--from"), time.min, UTC) if start else None
+    last = datetime.combine(parse_day(end, "--to"), time.max, UTC) if end else None
+    try:
+        found = dsa.export_statements(
+            engine_for(database_url),
+            recipient=recipient,
+            start=first,
+            end=last,
+            trusted_flagger=trusted_flagger,
+            unit_name=unit,
+        )
+    except (TidewatchError, ValueError) as error:
+        raise fail(error, EXIT_UNUSABLE) from None
+    with output.open("w", encoding="utf-8", newline="") as stream:
+        if file_format == "csv":
+            dsa.write_dump(found.statements, stream)
+        else:
+            for statement in found.statements:
+                stream.write(json.dumps(statement, ensure_ascii=False) + "\n")
+    err.print(Text(f"wrote {output}"))
+    out.print(Text(f"{len(found.statements)} statements of reasons"))
+    if found.without_statement:
+        err.print(
+            Text(
+                f"left out {found.without_statement} restricting decisions that came without "
+                "the platform's statement id"
+            )
+        )
 
 
 @app.command("reconcile")

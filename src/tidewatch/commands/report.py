@@ -9,19 +9,20 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from tidewatch.commands.common import EXIT_UNUSABLE, DatabaseOption, engine_for, err, fail, out
+from tidewatch.commands.common import (
+    EXIT_UNUSABLE,
+    DatabaseOption,
+    engine_for,
+    err,
+    fail,
+    out,
+    parse_day,
+)
 from tidewatch.errors import TidewatchError
 
 app = typer.Typer(help="The programme's figures: transparency report and simulator.")
 
 FORMATS = ("json", "csv", "html", "pdf")
-
-
-def _day(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{option} must be a date like 2024-01-31, not {value!r}") from None
 
 
 @app.command("report")
@@ -42,8 +43,8 @@ def report_command(
         raise fail(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
     if format == "pdf" and output is None:
         raise fail("a PDF needs --out FILE")
-    first = _day(start, "--from")
-    last = _day(end, "--to") if end else date.today()
+    first = parse_day(start, "--from")
+    last = parse_day(end, "--to") if end else date.today()
     try:
         engine = engine_for(database_url)
         figures = report(engine, first, last)

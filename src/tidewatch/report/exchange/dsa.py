@@ -19,14 +19,14 @@ import io
 import json
 import sys
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from tidewatch.model import Recipient
 from tidewatch.referrals.service import PlatformDecision, dsa_enums
@@ -46,6 +46,47 @@ PLATFORM_NAMES = {
 }
 LIST_FIELDS = ("decision_visibility", "territorial_scope", "content_type")
 SAMPLE = 20
+#: The dump's columns in its own order (sor-global-2025-07-01-full, tests/fixtures).
+DUMP_COLUMNS = (
+    "uuid",
+    "decision_visibility",
+    "decision_visibility_other",
+    "end_date_visibility_restriction",
+    "decision_monetary",
+    "decision_monetary_other",
+    "end_date_monetary_restriction",
+    "decision_provision",
+    "end_date_service_restriction",
+    "decision_account",
+    "end_date_account_restriction",
+    "account_type",
+    "decision_ground",
+    "decision_ground_reference_url",
+    "illegal_content_legal_ground",
+    "illegal_content_explanation",
+    "incompatible_content_ground",
+    "incompatible_content_explanation",
+    "incompatible_content_illegal",
+    "category",
+    "category_addition",
+    "category_specification",
+    "category_specification_other",
+    "content_type",
+    "content_type_other",
+    "content_language",
+    "content_date",
+    "content_id_ean",
+    "territorial_scope",
+    "application_date",
+    "decision_facts",
+    "source_type",
+    "source_identity",
+    "automated_detection",
+    "automated_decision",
+    "platform_name",
+    "platform_uid",
+    "created_at",
+)
 _DUMP_TIME = "%Y-%m-%d %H:%M:%S"
 
 
@@ -118,6 +159,18 @@ def to_dump_row(statement: Mapping[str, Any]) -> dict[str, str]:
         else:
             row[column] = "" if value is None else str(value)
     return row
+
+
+def write_dump(statements: Iterable[Mapping[str, Any]], stream: IO[str]) -> int:
+    """Statements as a CSV in the dump's layout (every column, in its order; what we do not
+    know left empty). Returns the number of rows."""
+    writer = csv.DictWriter(stream, fieldnames=DUMP_COLUMNS, extrasaction="raise")
+    writer.writeheader()
+    rows = 0
+    for statement in statements:
+        writer.writerow(to_dump_row(statement))
+        rows += 1
+    return rows
 
 
 def _list(value: Any) -> tuple[str, ...]:
@@ -291,17 +344,23 @@ class OurDecision:
     decision: PlatformDecision
 
 
-def our_decisions(engine: Engine) -> tuple[dict[str, OurDecision], int]:
-    """Our decisions by statement id, and how many restricting ones came without an id."""
+def our_decisions(
+    engine: Engine, *, recipient: str | None = None
+) -> tuple[dict[str, OurDecision], int]:
+    """Our decisions by statement id, and how many restricting ones came without an id
+    (``recipient``: only the decisions of that platform's referrals)."""
     d, r = t.platform_decisions, t.referrals
     found: dict[str, OurDecision] = {}
     without = 0
+    query = (
+        select(d, r.c.public_id, r.c.platform.label("recipient"))
+        .join(r, r.c.id == d.c.referral_id)
+        .order_by(d.c.id)
+    )
+    if recipient is not None:
+        query = query.where(r.c.platform == recipient)
     with engine.connect() as conn:
-        for row in conn.execute(
-            select(d, r.c.public_id, r.c.platform.label("recipient"))
-            .join(r, r.c.id == d.c.referral_id)
-            .order_by(d.c.id)
-        ):
+        for row in conn.execute(query):
             sid = _text(row.statement_id)
             if sid is None:
                 without += row.outcome != "no_violation"
@@ -325,10 +384,88 @@ def our_decisions(engine: Engine) -> tuple[dict[str, OurDecision], int]:
                         automated_decision=row.automated_decision,
                         statement_id=sid,
                         decided_at=row.decided_at,
+                        note=row.note or "",
                     ),
                 ),
             )
     return found, without
+
+
+@dataclass
+class StatementExport:
+    """Our restricting decisions as statements of reasons, and what could not be written."""
+
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    #: Restricting decisions that came without the platform's statement id: a statement of
+    #: reasons is known by that id (``puid``), so these are counted, not invented.
+    without_statement: int = 0
+
+
+def export_statements(
+    engine: Engine,
+    *,
+    recipient: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    trusted_flagger: bool = False,
+    unit_name: str = "",
+) -> StatementExport:
+    """The platforms' decisions on our referrals as statements of reasons, one per statement
+    id, oldest first: what each platform told us, in the Transparency Database's fields, so
+    a partner or an auditor can set them beside the database's own rows. The service is the
+    referred item's platform (Meta answers for Facebook and Instagram); ``source_type`` says
+    how our referral reached it (as a trusted flagger's notice where the unit has that
+    status). ``start``/``end`` bound the decision time (inclusive)."""
+    ours, without = our_decisions(engine, recipient=recipient)
+    services = _item_services(engine)
+    source_type = REFERRAL_SOURCE_TYPES[0] if trusted_flagger else REFERRAL_SOURCE_TYPES[1]
+    found = StatementExport(without_statement=without)
+    for decision in sorted(ours.values(), key=lambda d: (_utc(d.decided_at), d.statement_id)):
+        if start is not None and _utc(decision.decided_at) < start:
+            continue
+        if end is not None and _utc(decision.decided_at) > end:
+            continue
+        service = services.get(decision.statement_id, decision.platform)
+        found.statements.append(
+            to_statement(
+                decision.decision,
+                platform=service,
+                source_type=source_type,
+                source_identity=unit_name if trusted_flagger else "",
+            )
+        )
+    return found
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _item_services(engine: Engine) -> dict[str, str]:
+    """The platform of the referred item each statement is about (the referral's first item
+    where the decision covers the whole referral)."""
+    d, i, a, p = t.platform_decisions, t.referral_items, t.accounts, t.posts
+    first_item = (
+        select(i.c.referral_id, func.min(i.c.id).label("item_id"))
+        .group_by(i.c.referral_id)
+        .subquery()
+    )
+    item_id = func.coalesce(d.c.item_id, first_item.c.item_id)
+    query = (
+        select(d.c.statement_id, func.coalesce(a.c.platform, p.c.platform).label("service"))
+        .join(first_item, first_item.c.referral_id == d.c.referral_id, isouter=True)
+        .join(i, i.c.id == item_id, isouter=True)
+        .join(a, a.c.id == i.c.account_id, isouter=True)
+        .join(p, p.c.id == i.c.post_id, isouter=True)
+        .where(d.c.statement_id.is_not(None))
+        .order_by(d.c.id)
+    )
+    services: dict[str, str] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            if row.service:
+                services.setdefault(row.statement_id, row.service)
+    return services
 
 
 def compare(ours: OurDecision, row: Mapping[str, str]) -> dict[str, dict[str, Any]]:
