@@ -35,12 +35,14 @@ from tidewatch import pipeline
 from tidewatch.commands import audit as audit_commands
 from tidewatch.commands import evidence as evidence_commands
 from tidewatch.commands import exchange as exchange_commands
+from tidewatch.commands import media as media_commands
 from tidewatch.commands import outbox as outbox_commands
 from tidewatch.commands import refer as refer_commands
 from tidewatch.commands import report as report_commands
 from tidewatch.commands import review as review_commands
 from tidewatch.commands import scale as scale_commands
 from tidewatch.commands import serve as serve_commands
+from tidewatch.commands.common import SecondStageOption
 from tidewatch.errors import RecordError, TidewatchError
 from tidewatch.ingest import open_input, read_stream
 from tidewatch.pipeline import detect_and_save
@@ -67,6 +69,7 @@ app.add_typer(report_commands.app)  # report, simulate
 app.add_typer(serve_commands.app)  # serve, users, keys
 app.add_typer(scale_commands.app, name="scale")
 app.add_typer(exchange_commands.app)  # export stix|xarf, reconcile
+app.add_typer(media_commands.app)  # media
 # Logs and pipes get a wide console, so tables are not squeezed into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -81,14 +84,6 @@ DatabaseOption = Annotated[
         "--database-url",
         envvar="TIDEWATCH_DATABASE_URL",
         help="SQLAlchemy URL (default: SQLite under var/).",
-    ),
-]
-
-SecondStageOption = Annotated[
-    bool,
-    typer.Option(
-        "--second-stage/--first-stage-only",
-        help="Re-examine uncertain posts with the multilingual embedding stage (slower, more accurate).",
     ),
 ]
 

@@ -16,8 +16,16 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 
 class Platform(StrEnum):
@@ -153,6 +161,9 @@ class Media(_Frozen):
     local_path: str = ""  # inside an export (Telegram), relative to the export folder
     alt_text: str = ""
     transcript: str = ""  # platform speech-to-text (TikTok voice_to_text, captions)
+    #: Text read inside the image by OCR. No reader sets it: the media stage fills it from
+    #: the stored media signals, so overlay text goes through the text detector.
+    image_text: str = ""
 
     @property
     def key(self) -> str:
@@ -256,11 +267,29 @@ class Post(_Frozen):
 
     @property
     def detectable_text(self) -> str:
-        """Everything a reader of the post sees as words: title, text, transcripts, alt text."""
+        """Everything a reader of the post sees as words: title, text, transcripts, alt text,
+        and text written inside its images. Image text comes last, so a post without any has
+        the text (and text_sha256) it always had."""
+        return "\n".join(self._text_parts())
+
+    def image_text_spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each image's text within :attr:`detectable_text`."""
+        parts = self._text_parts()
+        first_image = len(parts) - sum(1 for m in self.media if m.image_text)
+        spans: list[tuple[int, int]] = []
+        start = 0
+        for number, part in enumerate(parts):
+            if number >= first_image:
+                spans.append((start, start + len(part)))
+            start += len(part) + 1  # the newline that joins the parts
+        return spans
+
+    def _text_parts(self) -> list[str]:
         parts = [self.title, self.text]
         parts.extend(m.transcript for m in self.media)
         parts.extend(m.alt_text for m in self.media)
-        return "\n".join(p for p in parts if p)
+        parts.extend(m.image_text for m in self.media)
+        return [p for p in parts if p]
 
 
 class Bundle(BaseModel):
@@ -317,6 +346,18 @@ class Reason(_Frozen):
     start: int
     end: int
     weight: float
+    #: Where the words were read: "" in the post's own text, "image_text" inside one of its
+    #: images (OCR), which an analyst should check against the picture.
+    source: str = ""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_source(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Most reasons come from the post's own text: leaving the empty field out keeps the
+        # stored reasons of every other detection as they were (and as small).
+        data: dict[str, Any] = handler(self)
+        if not data.get("source"):
+            data.pop("source", None)
+        return data
 
 
 class Detection(_Frozen):

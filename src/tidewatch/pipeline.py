@@ -7,7 +7,7 @@ touches a database (DESIGN.md) and the CLI stays a thin shell.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -153,6 +153,7 @@ def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], 
                 label=row.label,
                 created_at=row.created_at,
             )
+        _add_media(conn, posts)
         removed = _removals(conn)
         accounts = [
             AccountFacts(
@@ -178,6 +179,44 @@ def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], 
             )
         ]
     return accounts, list(posts.values())
+
+
+def _add_media(conn: Connection, posts: dict[tuple[str, str], PostFacts]) -> None:
+    """The PDQ hashes and vPDQ frame hashes the media stage stored for these posts (only
+    what is fit to match: PDQ quality 50 or more, each video's distinct good frames)."""
+    from tidewatch.detect.media import PDQ_MIN_QUALITY
+    from tidewatch.detect.video import comparable, from_json
+
+    pictures: dict[tuple[str, str], list[str]] = {}
+    videos: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+    query = (
+        select(
+            t.posts.c.platform,
+            t.posts.c.native_id,
+            t.media_signals.c.kind,
+            t.media_signals.c.hash,
+            t.media_signals.c.quality,
+        )
+        .join(t.posts, t.posts.c.id == t.media_signals.c.post_id)
+        .order_by(t.media_signals.c.id)
+    )
+    for platform, native_id, kind, value, quality in conn.execute(query):
+        key = (platform, native_id)
+        if key not in posts:
+            continue
+        if kind == "pdq" and quality >= PDQ_MIN_QUALITY:
+            pictures.setdefault(key, []).append(value)
+        elif kind == "vpdq":
+            frames = tuple(comparable(from_json(value)))
+            if frames:
+                videos.setdefault(key, []).append(frames)
+    for key in pictures.keys() | videos.keys():
+        posts[key] = replace(
+            posts[key],
+            # The same bytes from an export and from evidence are one picture, not two.
+            media_hashes=tuple(dict.fromkeys(pictures.get(key, ()))),
+            videos=tuple(dict.fromkeys(videos.get(key, ()))),
+        )
 
 
 _GONE = ("suspended", "deleted", "not_found")

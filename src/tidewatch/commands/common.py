@@ -28,6 +28,13 @@ DatabaseOption = Annotated[
         help="SQLAlchemy URL (default: SQLite under var/).",
     ),
 ]
+SecondStageOption = Annotated[
+    bool,
+    typer.Option(
+        "--second-stage/--first-stage-only",
+        help="Re-examine uncertain posts with the multilingual embedding stage (slower, more accurate).",
+    ),
+]
 # The command line runs with direct database access, so "who" is declared, as a git author
 # is: the audit log records it, and roles are enforced, but it is not authentication (the
 # API and console authenticate).

@@ -127,6 +127,7 @@ class Detector:
                     "post_id": p.native_id,
                     "platform": p.platform.value,
                     "account": p.account_id,
+                    "reasons": _sourced(d.reasons, p.image_text_spans()),
                 }
             )
             for p, d in zip(posts, detections, strict=True)
@@ -253,6 +254,19 @@ class Detector:
             if not wanted:
                 break
         return found
+
+
+def _sourced(reasons: list[Reason], image_spans: list[tuple[int, int]]) -> list[Reason]:
+    """Reasons whose words lie inside an image's text say so (``source="image_text"``): the
+    analyst checks them against the picture, not the caption."""
+    if not image_spans:
+        return reasons
+    return [
+        reason.model_copy(update={"source": "image_text"})
+        if any(start <= reason.start and reason.end <= end for start, end in image_spans)
+        else reason
+        for reason in reasons
+    ]
 
 
 def _categories(analysis: Analysis, present: Counter[str], reasons: list[Reason]) -> list[str]:

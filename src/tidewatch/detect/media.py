@@ -26,6 +26,8 @@ import numpy as np
 
 PDQ_BITS = 256
 PDQ_MATCH_DISTANCE = 31
+#: Hashes of lower quality (flat, tiny or blank pictures) say little and are not matched.
+PDQ_MIN_QUALITY = 50
 _CHUNKS = 16
 _CHUNK_BITS = PDQ_BITS // _CHUNKS
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)

@@ -122,7 +122,9 @@ def local_file(local_path: str, origin: str) -> Path:
     return path
 
 
-def _pdq(data: bytes, content_type: str) -> dict[str, Any]:
+def pdq_facts(data: bytes, content_type: str) -> dict[str, Any]:
+    """``{"pdq": hex, "pdq_quality": n}`` of an image, ``{"pdq_error": why}`` when it cannot
+    be hashed (unreadable, or too large to decode), ``{}`` for anything but an image."""
     if not content_type.startswith("image/"):
         return {}
     from PIL import Image, UnidentifiedImageError
@@ -132,7 +134,7 @@ def _pdq(data: bytes, content_type: str) -> dict[str, Any]:
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         return {"pdq_error": f"not a readable image: {error}"}
     if width * height > MAX_HASH_PIXELS:
         return {"pdq_error": f"{width}x{height} is too large to hash"}
@@ -166,7 +168,7 @@ def _artifacts(item: _Item, data: bytes | None, facts: dict[str, Any]) -> list[A
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),
             "file": f"{stem}.{EXTENSIONS.get(content_type, 'bin')}",
-            **_pdq(data, content_type),
+            **pdq_facts(data, content_type),
         }
         made.append(Artifact(facts["file"], "media", data, content_type, subject, url))
     facts.setdefault("error", "")

@@ -217,6 +217,33 @@ media = Table(
     UniqueConstraint("post_id", "media_key", name="uq_media_post_key"),
 )
 
+# What the media stage derived from a media item's bytes (`tidewatch media`): a PDQ hash and
+# the text inside an image, or a video's vPDQ frame hashes. The bytes themselves are not kept
+# here: they stay in the export folder or the evidence store; their SHA-256 says which bytes
+# a row was computed from, so the same bytes are never processed twice (migration 0008).
+media_signals = Table(
+    "media_signals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("media_id", Integer, ForeignKey("media.id"), nullable=False),
+    # Also the media row's post: the link stage reads a post's hashes without the join.
+    Column("post_id", Integer, ForeignKey("posts.id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # pdq | vpdq
+    # pdq: 64 hexadecimal digits. vpdq: python-threatexchange's signal string, a JSON list of
+    # "frame pdq hex,quality,seconds".
+    Column("hash", Text, nullable=False),
+    # PDQ quality 0-100 (under 50: not used for matching); for vpdq the frames' median.
+    Column("quality", Integer, nullable=False),
+    # Text Tesseract read in an image; NULL when it was not read (no OCR, or a video), ""
+    # when it was read and holds no text.
+    Column("ocr_text", Text),
+    Column("bytes_sha256", String(64), nullable=False),
+    Column("bytes_from", String(20), nullable=False),  # evidence | local_file
+    Column("computed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("media_id", "kind", "bytes_sha256", name="uq_media_signals_media_bytes"),
+    Index("ix_media_signals_post_id", "post_id"),
+)
+
 ingest_runs = Table(
     "ingest_runs",
     metadata,
