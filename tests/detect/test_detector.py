@@ -10,6 +10,7 @@ from tests.conftest import ROOT
 from tests.detect.perturb import ALL, everything
 from tidewatch.detect.detector import ADVERT, NOT_ADVERT, Detector
 from tidewatch.detect.train import load_corpus
+from tidewatch.model import Media, Platform, Post
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,29 @@ def test_every_reason_quotes_the_exact_original_text(detector: Detector) -> None
     for reason in result.reasons:
         assert text[reason.start : reason.end] == reason.evidence
         assert reason.evidence.strip()
+
+
+def test_reasons_read_in_a_picture_say_so_and_the_captions_do_not(detector: Detector) -> None:
+    picture = Media(
+        kind="photo", image_text="SPEEDBOAT TO ITALY 1500 EURO WHATSAPP +218 91 234 5678"
+    )
+    post = Post(
+        platform=Platform.TELEGRAM,
+        native_id="1500/1",
+        text="Call +44 7911 123456 for the trip",
+        media=(picture,),
+    )
+    [result] = detector.detect_posts([post])
+    text = post.detectable_text
+    [(start, end)] = post.image_text_spans()
+    assert text[start:end] == picture.image_text
+    marked = [r for r in result.reasons if r.source == "image_text"]
+    unmarked = [r for r in result.reasons if not r.source]
+    assert marked and unmarked
+    assert all(start <= r.start and r.end <= end for r in marked)
+    assert all(r.end <= start for r in unmarked)
+    assert all(text[r.start : r.end] == r.evidence for r in result.reasons)
+    assert "source" not in unmarked[0].model_dump()  # stored reasons of plain text unchanged
 
 
 def test_reasons_carry_signed_weights_sorted_by_size(detector: Detector) -> None:

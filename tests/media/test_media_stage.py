@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
@@ -29,12 +30,14 @@ from tidewatch.evidence.capture import capture_accounts
 from tidewatch.evidence.live import FetchPolicy
 from tidewatch.evidence.media_fetch import media_producer
 from tidewatch.link.networks import video_selectors
-from tidewatch.media.stage import run
+from tidewatch.media.stage import Problem, run
 from tidewatch.model import Account, Availability, Bundle, Platform, SourceRecord, Stamp
 from tidewatch.pipeline import link_facts
 from tidewatch.store import load, make_engine, migrate
 from tidewatch.store import tables as t
-from tidewatch.store.users import Actor, Role
+from tidewatch.store.users import Actor, Role, create_user
+from tidewatch.web import create_app
+from tidewatch.web.auth import hash_password
 
 BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 ADVERT_LINES = ("SPEEDBOAT TO ITALY", "1500 EURO", "WHATSAPP +218 91 234 5678")
@@ -173,6 +176,21 @@ def removed_later(engine: Engine, account: str, day: str) -> None:
     load(engine, [Bundle(source=source, accounts=[gone])], input_name="recheck")
 
 
+def console_page(engine: Engine, path: str) -> str:
+    """A page of the analyst console, as an analyst signed in sees it."""
+    password = "correct horse battery staple"
+    with engine.begin() as conn:
+        create_user(conn, "ana", "analyst", password_hash=hash_password(password))
+    client = TestClient(create_app(engine))
+    client.get("/login")
+    token = client.cookies["tidewatch_login"]
+    form = {"username": "ana", "password": password, "login_token": token}
+    assert client.post("/login", data=form).status_code == 200  # after the redirect
+    page = client.get(path)
+    assert page.status_code == 200
+    return page.text
+
+
 def test_pictures_in_an_export_are_read_once_flag_their_posts_and_link_their_accounts(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,6 +227,7 @@ def test_pictures_in_an_export_are_read_once_flag_their_posts_and_link_their_acc
     assert from_image, flagged.reasons
     assert all(r["evidence"] in rows[0].ocr_text for r in from_image)
     assert not any(r.get("source") for r in captioned.reasons)
+    assert "(text in an image)" in console_page(engine, f"/posts/{flagged.post_id}")
 
     # A second run finds everything done: no new signals, no new detections.
     with engine.connect() as conn:
@@ -267,6 +286,30 @@ def test_captured_evidence_is_read_when_the_export_file_is_gone(
     assert (read.images, read.texts, same.id, same.hash) == (0, 1, row.id, row.hash)
     assert "SPEEDBOAT TO ITALY" in same.ocr_text
     assert run(engine).done_before == 1
+
+
+def test_a_path_out_of_the_export_is_refused_and_unreadable_files_are_named_not_fatal(
+    engine: Engine, tmp_path: Path
+) -> None:
+    (tmp_path / "secret.jpg").write_bytes(jpeg(advert_picture(), 92))  # beside, not inside
+    voice = {"media_type": "voice_message", "mime_type": "audio/ogg"}
+    export = telegram_export(
+        tmp_path / "export",
+        [
+            message(1, "user111", "2024-03-01T10:00:00", "a", photo="../secret.jpg"),
+            message(2, "user222", "2024-03-02T10:00:00", "b", photo="photos/notes.jpg"),
+            message(3, "user333", "2024-03-03T10:00:00", "c", file="voice/1.ogg", **voice),
+        ],
+        {"photos/notes.jpg": b"<html>not a picture</html>", "voice/1.ogg": b"OggS" + bytes(60)},
+    )
+    ingest_paths(engine, [str(export)], format=None, collector="", batch_size=500)
+    problems: list[Problem] = []
+    report = run(engine, ocr=False, on_problem=problems.append)
+    assert signal_rows(engine) == []
+    assert [p.name for p in problems] == ["../secret.jpg", "photos/notes.jpg"]
+    assert "leaves the export folder" in problems[0].message
+    assert "not an image or video" in problems[1].message
+    assert (report.problems, report.passed_over) == (2, 1)  # a voice message is no picture
 
 
 @pytest.fixture(scope="module")

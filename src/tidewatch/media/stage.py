@@ -235,6 +235,12 @@ def compute_signals(
     stored = _stored(engine, items)
     for done, item in enumerate(items, start=1):
         try:
+            known = (item.media_id, item.digest)
+            if item.digest and known in stored and not (stored[known] and languages):
+                # Evidence names its bytes' hash: done before, without reading them again.
+                report.done_before += known not in seen
+                seen.add(known)
+                continue
             with _ItemBytes(engine, item) as (digest, data, path):
                 key = (item.media_id, digest)
                 if key in seen:  # the same bytes from the export and from evidence
@@ -249,7 +255,7 @@ def compute_signals(
                     else:
                         report.done_before += 1
                     continue
-                made = _signal(item, sniff(data[:64]), data, path, languages, report, on_problem)
+                made = _decoded(item, data, path, languages, report, on_problem)
                 if made is not None:
                     _save(engine, item, digest, made)
                     report.texts += bool(made.ocr_text)
@@ -316,6 +322,24 @@ class _ItemBytes:
     def __exit__(self, *_exc: object) -> None:
         if self.temporary is not None:
             self.temporary.unlink(missing_ok=True)
+
+
+def _decoded(
+    item: MediaItem,
+    data: bytes,
+    path: Path | None,
+    languages: Sequence[str],
+    report: MediaReport,
+    on_problem: OnProblem,
+) -> Signal | None:
+    """:func:`_signal`, with whatever a decoder raises on a hostile file made a ValueError:
+    one file must never stop the run (Pillow raises SyntaxError for a broken PNG chunk)."""
+    try:
+        return _signal(item, sniff(data[:64]), data, path, languages, report, on_problem)
+    except (OSError, ValueError):
+        raise
+    except Exception as error:
+        raise ValueError(f"not readable: {type(error).__name__}: {error}") from None
 
 
 def _signal(
