@@ -255,7 +255,16 @@ def compute_signals(
                     else:
                         report.done_before += 1
                     continue
-                made = _decoded(item, data, path, languages, report, on_problem)
+                try:
+                    made = _signal(
+                        item, sniff(data[:64]), data, path, languages, report, on_problem
+                    )
+                except (OSError, ValueError):
+                    raise
+                except Exception as error:
+                    # A decoder given a hostile file can raise anything (Pillow raises
+                    # SyntaxError for a broken PNG chunk): one file must not stop the run.
+                    raise ValueError(f"not readable: {type(error).__name__}: {error}") from None
                 if made is not None:
                     _save(engine, item, digest, made)
                     report.texts += bool(made.ocr_text)
@@ -322,24 +331,6 @@ class _ItemBytes:
     def __exit__(self, *_exc: object) -> None:
         if self.temporary is not None:
             self.temporary.unlink(missing_ok=True)
-
-
-def _decoded(
-    item: MediaItem,
-    data: bytes,
-    path: Path | None,
-    languages: Sequence[str],
-    report: MediaReport,
-    on_problem: OnProblem,
-) -> Signal | None:
-    """:func:`_signal`, with whatever a decoder raises on a hostile file made a ValueError:
-    one file must never stop the run (Pillow raises SyntaxError for a broken PNG chunk)."""
-    try:
-        return _signal(item, sniff(data[:64]), data, path, languages, report, on_problem)
-    except (OSError, ValueError):
-        raise
-    except Exception as error:
-        raise ValueError(f"not readable: {type(error).__name__}: {error}") from None
 
 
 def _signal(
