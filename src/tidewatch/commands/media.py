@@ -42,10 +42,11 @@ def media_command(
     second_stage: SecondStageOption = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Hash every stored picture (PDQ) and video (vPDQ) whose bytes are at hand (an ingested
-    export's files, captured evidence), read the text in pictures, and detect their posts with
-    it. Bytes already processed are skipped; an unreadable file is named and skipped. Run it
-    before `tidewatch link`, with the same --second-stage/--first-stage-only."""
+    """Hash stored pictures (PDQ) and videos (vPDQ), read text in pictures, detect again.
+
+    Every media item whose bytes are at hand (an ingested export's files, captured evidence)
+    is processed once per bytes; an unreadable file is named and skipped (exit code 1). Run
+    it before `tidewatch link`, with the same --second-stage/--first-stage-only."""
     from tidewatch.media.stage import run
 
     try:
