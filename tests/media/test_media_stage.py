@@ -10,7 +10,7 @@ import io
 import json
 import os
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,16 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from tidewatch.cases import cases
 from tidewatch.cli import app, ingest_paths
 from tidewatch.detect.detector import Detector
 from tidewatch.detect.media import PDQ_MATCH_DISTANCE, hamming, pdq_hash
 from tidewatch.detect.ocr import DEFAULT_LANGUAGES, available_languages
 from tidewatch.detect.video import ffmpeg_available
-from tidewatch.evidence.capture import capture_accounts
+from tidewatch.evidence.capture import capture_accounts, capture_case
 from tidewatch.evidence.live import FetchPolicy
 from tidewatch.evidence.media_fetch import media_producer
+from tidewatch.evidence.retention import purge
 from tidewatch.link.networks import video_selectors
 from tidewatch.media.stage import Problem, run
 from tidewatch.model import Account, Availability, Bundle, Platform, SourceRecord, Stamp
@@ -257,9 +259,9 @@ def test_pictures_in_an_export_are_read_once_flag_their_posts_and_link_their_acc
     assert flag["evidence"] == [f"selector media:{rows[0].hash}"]
 
 
-def test_captured_evidence_is_read_when_the_export_file_is_gone(
-    engine: Engine, tmp_path: Path
-) -> None:
+def ingest_one_picture(engine: Engine, tmp_path: Path) -> tuple[bytes, Path]:
+    """One Telegram post with the advert picture and an innocent caption, ingested; returns
+    the picture's bytes and the export's result.json."""
     picture = jpeg(advert_picture(), 92)
     export = telegram_export(
         tmp_path / "export",
@@ -267,6 +269,13 @@ def test_captured_evidence_is_read_when_the_export_file_is_gone(
         {FIRST_PHOTO: picture},
     )
     ingest_paths(engine, [str(export)], format=None, collector="", batch_size=500)
+    return picture, export
+
+
+def test_captured_evidence_is_read_when_the_export_file_is_gone(
+    engine: Engine, tmp_path: Path
+) -> None:
+    picture, export = ingest_one_picture(engine, tmp_path)
     with engine.connect() as conn:
         account = conn.execute(select(t.accounts.c.id)).scalar_one()
     analyst = Actor("ana", Role.ANALYST)
@@ -364,3 +373,33 @@ def test_videos_in_an_export_are_hashed_and_a_re_encoded_copy_is_one_selector(
     assert selectors[("telegram", "1500/2")] == {same}
     assert same not in selectors.get(("telegram", "1500/3"), set())
     assert run(engine, ocr=False).done_before == 3
+
+
+def test_text_read_in_purged_evidence_goes_with_it_and_the_hash_stays(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _picture, export = ingest_one_picture(engine, tmp_path)
+    analyst, supervisor = Actor("ana", Role.ANALYST), Actor("sam", Role.SUPERVISOR)
+    case_id = cases.open_case(engine, analyst, "boats", accounts=[("telegram", "user111")])
+    capture_case(engine, analyst, case_id, producers=[media_producer(FetchPolicy())])
+    (export.parent / FIRST_PHOTO).unlink()  # only the sealed evidence holds the picture now
+    assert run(engine).texts == 1
+    [read] = signal_rows(engine)
+    assert read.bytes_from == "evidence" and "SPEEDBOAT" in read.ocr_text
+
+    cases.close_case(engine, supervisor, case_id)
+    later = datetime.now(UTC) + timedelta(days=2191)  # past closed_case_evidence
+    assert purge(engine, supervisor, now=later, dry_run=True).image_texts == 1
+    assert signal_rows(engine)[0].ocr_text == read.ocr_text  # a dry run changes nothing
+    report = purge(engine, supervisor, now=later)
+    assert report.image_texts == 1 and report.objects > 0
+    [purged] = signal_rows(engine)
+    assert purged.ocr_text is None and purged.text_purged_at == later
+    assert (purged.hash, purged.quality) == (read.hash, read.quality)  # re-uploads still match
+
+    # The next run neither reads it again nor complains that its evidence bytes are gone
+    # (the export's own file, deleted above, is still named as missing).
+    problems: list[Problem] = []
+    again = run(engine, on_problem=problems.append)
+    assert [p.name for p in problems] == [FIRST_PHOTO] and again.texts == 0
+    assert signal_rows(engine)[0].ocr_text is None

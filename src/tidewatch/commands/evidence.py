@@ -168,7 +168,8 @@ def purge(
     verb = "would purge" if dry_run else "purged"
     out.print(
         Text(
-            f"{verb} {report.objects} evidence objects ({report.artifacts} artifacts) and "
+            f"{verb} {report.objects} evidence objects ({report.artifacts} artifacts), "
+            f"{report.image_texts} texts read in their pictures and "
             f"{report.raw_records} raw records: "
             + ", ".join(f"{k} {v}" for k, v in sorted(report.by_kind.items()))
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, exists, or_, select, update
+from sqlalchemy import Engine, exists, func, or_, select, update
 
 from tidewatch.errors import ConfigError
 from tidewatch.evidence import custody
@@ -61,6 +61,9 @@ class PurgeReport:
     objects: int = 0
     artifacts: int = 0
     raw_records: int = 0
+    #: Texts read in pictures (`tidewatch media`) whose evidence bytes were purged: the text
+    #: goes with them; the one-way hash stays.
+    image_texts: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -140,6 +143,8 @@ def purge(
                 .where(t.evidence_objects.c.sha256.in_(sorted(live)))
                 .values(content=None, purged_at=now)
             )
+        if live:
+            report.image_texts = _purge_image_text(conn, live, now, dry_run)
         if rules.get("unflagged_raw") is not None:
             report.raw_records = _purge_raw(
                 conn, now - timedelta(days=rules["unflagged_raw"] or 0), dry_run
@@ -156,12 +161,26 @@ def purge(
                 "objects": report.objects,
                 "artifacts": report.artifacts,
                 "raw_records": report.raw_records,
+                "image_texts": report.image_texts,
                 "by_kind": report.by_kind,
                 "rules": rules,
             },
             at=now,
         )
     return report
+
+
+def _purge_image_text(conn: Any, purged: set[str], now: datetime, dry_run: bool) -> int:
+    m = t.media_signals
+    condition = (
+        m.c.bytes_from == "evidence",
+        m.c.bytes_sha256.in_(sorted(purged)),
+        m.c.ocr_text.is_not(None),
+    )
+    if dry_run:
+        return int(conn.execute(select(func.count()).select_from(m).where(*condition)).scalar())
+    done = conn.execute(update(m).where(*condition).values(ocr_text=None, text_purged_at=now))
+    return int(done.rowcount)
 
 
 def _purge_raw(conn: Any, before: datetime, dry_run: bool) -> int:

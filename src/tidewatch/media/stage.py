@@ -287,9 +287,12 @@ def _stored(engine: Engine, items: Sequence[MediaItem]) -> dict[tuple[int, str],
                 t.media_signals.c.bytes_sha256,
                 t.media_signals.c.kind,
                 t.media_signals.c.ocr_text,
+                t.media_signals.c.text_purged_at,
             ).where(_in(conn, t.media_signals.c.media_id, chunk))
             for row in conn.execute(query):
-                found[(row.media_id, row.bytes_sha256)] = row.kind == "pdq" and row.ocr_text is None
+                # Text purged with its evidence is gone on purpose: never read again.
+                unread = row.ocr_text is None and row.text_purged_at is None
+                found[(row.media_id, row.bytes_sha256)] = row.kind == "pdq" and unread
     return found
 
 

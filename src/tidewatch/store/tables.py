@@ -240,6 +240,9 @@ media_signals = Table(
     Column("bytes_sha256", String(64), nullable=False),
     Column("bytes_from", String(20), nullable=False),  # evidence | local_file
     Column("computed_at", UTCDateTime, nullable=False),
+    # When the retention purge deleted the evidence bytes this text was read from, and the
+    # text with them (ocr_text NULL); the hash, one-way, stays to catch re-uploads.
+    Column("text_purged_at", UTCDateTime),
     UniqueConstraint("media_id", "kind", "bytes_sha256", name="uq_media_signals_media_bytes"),
     Index("ix_media_signals_post_id", "post_id"),
 )

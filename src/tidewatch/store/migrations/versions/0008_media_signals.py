@@ -35,6 +35,9 @@ def upgrade() -> None:
         sa.Column("bytes_sha256", sa.String(length=64), nullable=False),
         sa.Column("bytes_from", sa.String(length=20), nullable=False),
         sa.Column("computed_at", tidewatch.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "text_purged_at", tidewatch.store.tables.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["media_id"], ["media.id"], name=op.f("fk_media_signals_media_id_media")
         ),
