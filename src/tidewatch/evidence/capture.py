@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, or_, select
+from sqlalchemy import Connection, Engine, insert, select, union
 
 from tidewatch.errors import Conflict, NotFound
 from tidewatch.evidence import custody, objects
@@ -156,32 +156,31 @@ def _third_parties(
 ) -> dict[str, list[str]]:
     """Accounts and posts of people who are not suspects, carried by one source record (a
     page of search results, a comment thread): what redaction must mask."""
+    # Two indexed lookups each, united: an OR across the outer join made the database scan
+    # every account and post (and their observations) for each source record.
+    acc, acc_obs, pst, pst_obs = (
+        t.accounts,
+        t.account_observations,
+        t.posts,
+        t.post_observations,
+    )
+    account_columns = (acc.c.platform, acc.c.native_id, acc.c.handle, acc.c.display_name, acc.c.bio)
     accounts = conn.execute(
-        select(
-            t.accounts.c.platform,
-            t.accounts.c.native_id,
-            t.accounts.c.handle,
-            t.accounts.c.display_name,
-            t.accounts.c.bio,
+        union(
+            select(*account_columns).where(acc.c.first_source_id == source_id),
+            select(*account_columns)
+            .join(acc_obs, acc_obs.c.account_id == acc.c.id)
+            .where(acc_obs.c.source_id == source_id),
         )
-        .outerjoin(t.account_observations, t.account_observations.c.account_id == t.accounts.c.id)
-        .where(
-            or_(
-                t.accounts.c.first_source_id == source_id,
-                t.account_observations.c.source_id == source_id,
-            )
-        )
-        .distinct()
     ).all()
+    post_columns = (pst.c.platform, pst.c.account_native_id, pst.c.text)
     posts = conn.execute(
-        select(t.posts.c.platform, t.posts.c.account_native_id, t.posts.c.text)
-        .outerjoin(t.post_observations, t.post_observations.c.post_id == t.posts.c.id)
-        .where(
-            or_(
-                t.posts.c.first_source_id == source_id, t.post_observations.c.source_id == source_id
-            )
+        union(
+            select(*post_columns).where(pst.c.first_source_id == source_id),
+            select(*post_columns)
+            .join(pst_obs, pst_obs.c.post_id == pst.c.id)
+            .where(pst_obs.c.source_id == source_id),
         )
-        .distinct()
     ).all()
     names: set[str] = set()
     texts: set[str] = set()

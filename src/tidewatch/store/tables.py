@@ -114,6 +114,9 @@ accounts = Table(
     Column("profile_at", UTCDateTime, nullable=False),
     Column("first_source_id", Integer, ForeignKey("source_records.id"), nullable=False),
     UniqueConstraint("platform", "native_id", name="uq_accounts_platform_native_id"),
+    # Evidence capture finds who else a source record (a page, a thread) carries by these
+    # and the observations' source_id (migration 0009).
+    Index("ix_accounts_first_source_id", "first_source_id"),
 )
 
 account_observations = Table(
@@ -132,6 +135,7 @@ account_observations = Table(
     Column("posts", Integer),
     Column("extra", JSON, nullable=False, default=dict),
     UniqueConstraint("account_id", "source_id", name="uq_account_observations_account_source"),
+    Index("ix_account_observations_source_id", "source_id"),
 )
 
 posts = Table(
@@ -162,6 +166,7 @@ posts = Table(
     UniqueConstraint("platform", "native_id", name="uq_posts_platform_native_id"),
     Index("ix_posts_account", "platform", "account_native_id"),
     Index("ix_posts_created_at", "created_at"),
+    Index("ix_posts_first_source_id", "first_source_id"),
 )
 
 post_versions = Table(
@@ -195,6 +200,7 @@ post_observations = Table(
     Column("views", Integer),
     Column("extra", JSON, nullable=False, default=dict),
     UniqueConstraint("post_id", "source_id", name="uq_post_observations_post_source"),
+    Index("ix_post_observations_source_id", "source_id"),
 )
 
 media = Table(
