@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tidewatch.detect.extract import _AMOUNT, _AMOUNT_RE, links, messengers, phones, prices
 from tidewatch.detect.normalise import normalise
 from tidewatch.detect.train import load_corpus
@@ -54,6 +56,29 @@ def test_prices_in_many_styles_are_normalised() -> None:
         f.value for f in prices(norm("£1,500 per person, 2.500€ for kids, 3k$ VIP, ٣٠٠٠ دينار"))
     ]
     assert values == ["GBP 1500", "EUR 2500", "USD 3000", "LYD 3000"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3 mil euro a persona", "EUR 3000"),  # a thousand-word between amount and currency
+        ("٥ ألف دولار للشخص", "USD 5000"),
+        ("6 mijë euro", "EUR 6000"),
+        ("20 lakh mein dunki", "INR 2000000"),  # lakh is money by itself
+        ("٢٥ لاکھ روپے", "PKR 2500000"),
+        ("١٥٠٠ د.ل", "LYD 1500"),
+        ("1800 dt pour la traversée", "TND 1800"),
+        ("250 000 FCFA jusqu'à Agadez", "XOF 250000"),
+        ("2000 quid cash", "GBP 2000"),
+        ("1200 ډالر", "USD 1200"),
+    ],
+)
+def test_prices_in_local_words_and_with_thousands_words(text: str, value: str) -> None:
+    assert [f.value for f in prices(norm(text))] == [value]
+
+
+def test_a_thousand_word_without_a_currency_is_not_a_price() -> None:
+    assert prices(norm("5 mil people crossed, 2 bin kilometres")) == []
 
 
 def test_links_handles_and_emails() -> None:

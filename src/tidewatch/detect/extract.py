@@ -73,6 +73,8 @@ _CURRENCIES: dict[str, str] = {
     "euro": "EUR",
     "euros": "EUR",
     "evro": "EUR",
+    "eura": "EUR",
+    "eur.": "EUR",
     "يورو": "EUR",
     "اليورو": "EUR",
     "یورو": "EUR",
@@ -93,6 +95,10 @@ _CURRENCIES: dict[str, str] = {
     "sterline": "GBP",
     "funt": "GBP",
     "funtów": "GBP",
+    "quid": "GBP",
+    "livres": "GBP",  # livres sterling
+    "باوند": "GBP",
+    "bảng": "GBP",  # bảng Anh
     "$": "USD",
     "usd": "USD",
     "dollar": "USD",
@@ -103,12 +109,22 @@ _CURRENCIES: dict[str, str] = {
     "دلار": "USD",
     "ڈالر": "USD",
     "dolarë": "USD",
+    "dolarów": "USD",
+    "dolara": "USD",
+    "دالر": "USD",
+    "ډالر": "USD",
     "đô": "USD",
     "ዶላር": "USD",
     "dinar": "LYD",
     "دينار": "LYD",
     "lyd": "LYD",
     "dinars": "LYD",
+    "د.ل": "LYD",
+    "dt": "TND",
+    "tnd": "TND",
+    "د.ت": "TND",
+    "fcfa": "XOF",
+    "cfa": "XOF",
     "lira": "TRY",
     "tl": "TRY",
     "₺": "TRY",
@@ -141,12 +157,39 @@ _CURRENCIES: dict[str, str] = {
 }
 _AMOUNT = r"\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?(?:\s?[kK](?![a-zA-Z]))?"
 _CURRENCY_WORDS = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
+#: Words for thousands and more between an amount and its currency ("3 mil euro", "5 ألف
+#: دولار", "2 lakh rupees") or standing for the money itself (lakh: South Asian prices).
+_MULTIPLIERS: dict[str, int] = {
+    "mil": 1000,
+    "mille": 1000,
+    "mila": 1000,
+    "bin": 1000,
+    "mijë": 1000,
+    "ألف": 1000,
+    "الف": 1000,
+    "آلاف": 1000,
+    "الاف": 1000,
+    "هزار": 1000,
+    "nghìn": 1000,
+    "ngàn": 1000,
+    "lakh": 100_000,
+    "lakhs": 100_000,
+    "لاکھ": 100_000,
+    "लाख": 100_000,
+    "ਲੱਖ": 100_000,
+}
+#: A multiplier that is a price by itself, with the currency it implies.
+_MONEY_MULTIPLIERS = {"lakh": "INR", "lakhs": "INR", "लाख": "INR", "ਲੱਖ": "INR", "لاکھ": "PKR"}
+_MULTIPLIER_WORDS = "|".join(re.escape(m) for m in sorted(_MULTIPLIERS, key=len, reverse=True))
 # ``(?<![\w.])(?:{_AMOUNT})`` with the first digit of both forms ahead of the lookbehind, so
 # that the engine skips to digits instead of testing the lookbehind everywhere.
 _AMOUNT_RE = re.compile(
     r"\d(?<![\w.]\d)(?:\d{0,2}(?:[.,' ]\d{3})+(?:[.,]\d{1,2})?|\d*(?:[.,]\d+)?(?:\s?[kK](?![a-zA-Z]))?)"
 )
-_CURRENCY_AFTER = re.compile(rf"\s?(?:{_CURRENCY_WORDS})(?!\w)")
+_CURRENCY_AFTER = re.compile(
+    rf"\s?(?:(?P<multiplier>{_MULTIPLIER_WORDS})(?!\w)\s?)?(?P<currency>{_CURRENCY_WORDS})(?!\w)"
+)
+_MONEY_AFTER = re.compile(rf"\s?(?P<multiplier>{_MULTIPLIER_WORDS})(?!\w)")
 _CURRENCY_BEFORE = re.compile(rf"(?:{_CURRENCY_WORDS})\s?$")
 _WINDOW = 16
 
@@ -237,20 +280,37 @@ def prices(text: str) -> list[Found]:
         return out
     for match in _AMOUNT_RE.finditer(text):
         amount = match.group().strip()
+        multiplier = 1
         after = _CURRENCY_AFTER.match(text, match.end(), match.end() + _WINDOW)
+        money = None if after else _MONEY_AFTER.match(text, match.end(), match.end() + _WINDOW)
         if after:
-            word = after.group().strip()
+            word = after.group("currency")
+            multiplier = _MULTIPLIERS.get(after.group("multiplier") or "", 1)
             start, end = match.start(), after.end()
+        elif money and money.group("multiplier") in _MONEY_MULTIPLIERS:
+            word = money.group("multiplier")
+            multiplier = _MULTIPLIERS[word]
+            start, end = match.start(), money.end()
         else:
             before = _CURRENCY_BEFORE.search(text, max(0, match.start() - _WINDOW), match.start())
             if not before:
                 continue
             word = before.group().strip()
             start, end = before.start(), match.end()
-        currency = _CURRENCIES.get(word, "")
+        currency = _CURRENCIES.get(word, "") or _MONEY_MULTIPLIERS.get(word, "")
         if currency and amount:
-            out.append(Found("price", start, end, f"{currency} {_amount(amount)}", currency))
+            value = _amount(amount)
+            if multiplier != 1:
+                value = _scaled(value, multiplier)
+            out.append(Found("price", start, end, f"{currency} {value}", currency))
     return out
+
+
+def _scaled(value: str, multiplier: int) -> str:
+    try:
+        return str(round(float(value) * multiplier))
+    except ValueError:
+        return value
 
 
 def _amount(text: str) -> str:
