@@ -183,12 +183,14 @@ def link_facts(engine: Engine, model_version: str) -> tuple[list[AccountFacts], 
 
 def _add_media(conn: Connection, posts: dict[tuple[str, str], PostFacts]) -> None:
     """The PDQ hashes and vPDQ frame hashes the media stage stored for these posts (only
-    what is fit to match: PDQ quality 50 or more, each video's distinct good frames)."""
+    what is fit to match: PDQ quality 50 or more, each video's distinct good frames), and
+    the text read in their pictures."""
     from tidewatch.detect.media import PDQ_MIN_QUALITY
     from tidewatch.detect.video import comparable, from_json
 
     pictures: dict[tuple[str, str], list[str]] = {}
     videos: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+    texts: dict[tuple[str, str], list[str]] = {}
     query = (
         select(
             t.posts.c.platform,
@@ -196,26 +198,30 @@ def _add_media(conn: Connection, posts: dict[tuple[str, str], PostFacts]) -> Non
             t.media_signals.c.kind,
             t.media_signals.c.hash,
             t.media_signals.c.quality,
+            t.media_signals.c.ocr_text,
         )
         .join(t.posts, t.posts.c.id == t.media_signals.c.post_id)
         .order_by(t.media_signals.c.id)
     )
-    for platform, native_id, kind, value, quality in conn.execute(query):
+    for platform, native_id, kind, value, quality, ocr_text in conn.execute(query):
         key = (platform, native_id)
         if key not in posts:
             continue
+        if ocr_text:
+            texts.setdefault(key, []).append(ocr_text)
         if kind == "pdq" and quality >= PDQ_MIN_QUALITY:
             pictures.setdefault(key, []).append(value)
         elif kind == "vpdq":
             frames = tuple(comparable(from_json(value)))
             if frames:
                 videos.setdefault(key, []).append(frames)
-    for key in pictures.keys() | videos.keys():
+    for key in pictures.keys() | videos.keys() | texts.keys():
         posts[key] = replace(
             posts[key],
             # The same bytes from an export and from evidence are one picture, not two.
             media_hashes=tuple(dict.fromkeys(pictures.get(key, ()))),
             videos=tuple(dict.fromkeys(videos.get(key, ()))),
+            image_text="\n".join(dict.fromkeys(texts.get(key, ()))),
         )
 
 

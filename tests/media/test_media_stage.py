@@ -31,7 +31,8 @@ from tidewatch.evidence.capture import capture_accounts, capture_case
 from tidewatch.evidence.live import FetchPolicy
 from tidewatch.evidence.media_fetch import media_producer
 from tidewatch.evidence.retention import purge
-from tidewatch.link.networks import video_selectors
+from tidewatch.link.networks import account_selectors, video_selectors
+from tidewatch.link.selectors import Selector
 from tidewatch.media.stage import Problem, run
 from tidewatch.model import Account, Availability, Bundle, Platform, SourceRecord, Stamp
 from tidewatch.pipeline import link_facts
@@ -54,10 +55,10 @@ def tesseract() -> None:
         pytest.skip("Tesseract with eng, ara and fas is not installed (make system-deps)")
 
 
-def advert_picture() -> Image.Image:
+def advert_picture(seed: int = 1, lines: tuple[str, ...] = ADVERT_LINES) -> Image.Image:
     """A boat-trip advert: soft shapes (a photograph, for PDQ) behind a white panel with the
     offer written on it."""
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     image = Image.new("RGB", (960, 540), (20, 70, 140))
     draw = ImageDraw.Draw(image)
     for _ in range(10):
@@ -68,7 +69,7 @@ def advert_picture() -> Image.Image:
     draw = ImageDraw.Draw(image)
     draw.rectangle([(40, 40), (920, 300)], fill="white")
     font = ImageFont.truetype(BOLD, 44)
-    for number, line in enumerate(ADVERT_LINES):
+    for number, line in enumerate(lines):
         draw.text((70, 60 + 80 * number), line, fill="black", font=font)
     return image
 
@@ -151,21 +152,25 @@ def harbour_export(folder: Path) -> Path:
 
 def signal_rows(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        return conn.execute(
-            select(t.media_signals, t.posts.c.native_id)
-            .join(t.posts, t.posts.c.id == t.media_signals.c.post_id)
-            .order_by(t.posts.c.native_id)
-        ).all()
+        return list(
+            conn.execute(
+                select(t.media_signals, t.posts.c.native_id)
+                .join(t.posts, t.posts.c.id == t.media_signals.c.post_id)
+                .order_by(t.posts.c.native_id)
+            )
+        )
 
 
 def detections_of(engine: Engine, native_id: str) -> list[Any]:
     with engine.connect() as conn:
-        return conn.execute(
-            select(t.detections)
-            .join(t.posts, t.posts.c.id == t.detections.c.post_id)
-            .where(t.posts.c.native_id == native_id)
-            .order_by(t.detections.c.id)
-        ).all()
+        return list(
+            conn.execute(
+                select(t.detections)
+                .join(t.posts, t.posts.c.id == t.detections.c.post_id)
+                .where(t.posts.c.native_id == native_id)
+                .order_by(t.detections.c.id)
+            )
+        )
 
 
 def removed_later(engine: Engine, account: str, day: str) -> None:
@@ -256,7 +261,11 @@ def test_pictures_in_an_export_are_read_once_flag_their_posts_and_link_their_acc
     assert sorted(media[0]["posts"]) == ["telegram:1500/1", "telegram:1500/2"]
     [flag] = document["reemergence"]
     assert (flag["account"], flag["earlier_account"]) == ("telegram:user222", "telegram:user111")
-    assert flag["evidence"] == [f"selector media:{rows[0].hash}"]
+    # The number written on the picture is a selector too.
+    assert set(flag["evidence"]) == {
+        f"selector media:{rows[0].hash}",
+        "selector phone:+218912345678",
+    }
 
 
 def ingest_one_picture(engine: Engine, tmp_path: Path) -> tuple[bytes, Path]:
@@ -403,3 +412,32 @@ def test_text_read_in_purged_evidence_goes_with_it_and_the_hash_stays(
     again = run(engine, on_problem=problems.append)
     assert [p.name for p in problems] == [FIRST_PHOTO] and again.texts == 0
     assert signal_rows(engine)[0].ocr_text is None
+
+
+def test_a_number_written_on_two_different_pictures_links_their_accounts(
+    engine: Engine, tmp_path: Path
+) -> None:
+    other_lines = ("GERMANY BY CAR", "NO WALKING 2800 EURO", "WHATSAPP +218 91 234 5678")
+    first, second = advert_picture(), advert_picture(seed=7, lines=other_lines)
+    assert hamming(pdq_hash(jpeg(first, 92))[0], pdq_hash(jpeg(second, 92))[0]) > 31
+    export = telegram_export(
+        tmp_path / "export",
+        [
+            message(1, "user111", "2024-03-01T10:00:00", "Happy Eid", photo=FIRST_PHOTO),
+            message(2, "user222", "2024-03-09T10:00:00", "Good morning", photo=SECOND_PHOTO),
+        ],
+        {FIRST_PHOTO: jpeg(first, 92), SECOND_PHOTO: jpeg(second, 92)},
+    )
+    ingest_paths(engine, [str(export)], format=None, collector="", batch_size=500)
+    detector = Detector.load(second_stage=False)
+    run(engine, detector=detector)
+
+    accounts, posts = link_facts(engine, detector.version)
+    selectors = account_selectors(accounts, posts)
+    phone = Selector("phone", "+218912345678")
+    one, two = selectors[("telegram", "user111")], selectors[("telegram", "user222")]
+    assert phone in one and phone in two, (one, two)
+    # Different pictures: each account's own media selector, none shared.
+    assert {s for s in one if s.kind == "media"}.isdisjoint(s for s in two if s.kind == "media")
+    # Neither caption holds the number: it came from the pictures alone.
+    assert all("218" not in post.text for post in posts)

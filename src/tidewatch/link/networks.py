@@ -51,6 +51,9 @@ class PostFacts:
     media_hashes: tuple[str, ...] = ()
     #: The post's videos, each as its vPDQ frame hashes (PDQ hex, quality 50 or more).
     videos: tuple[tuple[str, ...], ...] = ()
+    #: Text read in the post's pictures: its phone numbers and links are selectors like the
+    #: caption's, but it is not part of the template (a picture's layout is not a text's).
+    image_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,8 @@ def account_selectors(
     for post in posts:
         where = f"{post.key[0]}:{post.key[1]}"
         seen = media.get(post.key, set()) | videos.get(post.key, set())
-        for selector in selectors_in(post.text, post.lang) | seen:
+        text = f"{post.text}\n{post.image_text}" if post.image_text else post.text
+        for selector in selectors_in(text, post.lang) | seen:
             found.setdefault(post.account, {}).setdefault(selector, []).append(where)
     for account in accounts:
         profile = "\n".join([account.bio, *account.links])
