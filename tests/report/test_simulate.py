@@ -13,6 +13,7 @@ from tidewatch.report.metrics import ACTIONED, report
 from tidewatch.report.simulate import (
     _REMOVED_SHARE,
     OUTCOMES,
+    Quota,
     monthly_accounts,
     scratch_sqlite,
     simulate,
@@ -87,3 +88,18 @@ def test_a_scratch_database_does_not_sync_and_others_keep_their_settings(tmp_pat
     with scratch.connect() as conn, kept.connect() as other:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 0  # OFF
         assert other.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_quota_draws_keep_to_their_shares_at_every_point() -> None:
+    quota = Quota(OUTCOMES)
+    counts = dict.fromkeys((name for name, _ in OUTCOMES), 0)
+    order = []
+    for drawn in range(1, 2001):
+        value = quota.next()
+        counts[value] += 1
+        order.append(value)
+        for name, share in OUTCOMES:
+            assert abs(counts[name] - share * drawn) < 1.0 + 1e-9, (drawn, name)
+    # Not in blocks: the rarer outcomes are spread through the draws.
+    first_silences = [i for i, value in enumerate(order) if value == "silence"][:3]
+    assert len(first_silences) == 3 and first_silences[2] - first_silences[0] > 60

@@ -20,7 +20,7 @@ import json
 import math
 import random
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -40,11 +40,12 @@ START = date(2021, 12, 1)
 END = date(2026, 11, 30)
 
 #: Accounts the platforms removed per calendar year at scale 1, chosen so that every published
-#: statement of the NCA holds within 3%: about 5,600 in 2023 (5,720: +2.1%), over 8,000 in
-#: 2024 (8,030), +40% (+40.4%), over 16,500 by the end of 2024 (16,750: +1.5%). After 2024
+#: statement of the NCA holds within 3%: about 5,600 in 2023 (5,735: +2.4%), over 8,000 in
+#: 2024 (8,055), +40% (+40.5%), over 16,500 by the end of 2024 (16,790: +1.8%). The band is
+#: narrow (with 2024 just over 8,000, +40% within 3% puts 2023 at 5,701-5,768). After 2024
 #: the published growth goes on (+40% a year: our assumption, nothing is published), which
 #: makes about 50,000 accounts referred by 2026-11-30.
-REMOVED_PER_YEAR = {2021: 150, 2022: 2_850, 2023: 5_720, 2024: 8_030, 2025: 11_240, 2026: 15_740}
+REMOVED_PER_YEAR = {2021: 150, 2022: 2_850, 2023: 5_735, 2024: 8_055, 2025: 11_280, 2026: 15_790}
 #: Crossings peak in summer, and adverts with them.
 SEASON = (0.70, 0.65, 0.80, 0.90, 1.05, 1.20, 1.30, 1.35, 1.25, 1.05, 0.90, 0.85)
 #: Share of networks per recipient, by year (TikTok grows, X shrinks).
@@ -211,6 +212,28 @@ class SimulationReport:
     seconds: float = 0.0
 
 
+class Quota:
+    """Draws that keep to their shares: each draw is the value whose count lags its share of
+    the draws so far the most (ties to the first listed). Over any stretch of draws the
+    counts stay within one of their shares, where independent draws wander by the square
+    root of the count; the order of values still interleaves."""
+
+    def __init__(self, shares: Sequence[tuple[Any, float]]) -> None:
+        self.shares = tuple(shares)
+        self.counts = [0] * len(self.shares)
+        self.drawn = 0
+
+    def next(self) -> Any:
+        self.drawn += 1
+        lag = [
+            share * self.drawn - count
+            for (_, share), count in zip(self.shares, self.counts, strict=True)
+        ]
+        index = lag.index(max(lag))
+        self.counts[index] += 1
+        return self.shares[index][0]
+
+
 def _pick(rng: random.Random, weighted: Any) -> Any:
     items = list(weighted.items()) if isinstance(weighted, dict) else list(weighted)
     return rng.choices([k for k, _ in items], weights=[w for _, w in items])[0]
@@ -262,6 +285,12 @@ class Simulator:
         self.db = engine
         self._serial = 0
         self._carry = 0
+        # Outcomes, network sizes and partial removals are drawn by quota, not independently:
+        # the published figures are calibrated within a few percent, and independent draws
+        # moved single years by as much (see Quota).
+        self._outcomes = Quota(OUTCOMES)
+        self._sizes = Quota(tuple(enumerate(NETWORK_SIZE, start=1)))
+        self._partial = Quota(((True, PARTIAL), (False, 1 - PARTIAL)))
         self._pending_reemergence: list[tuple[date, Network]] = []
         self.channels = ChannelSet()
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -373,7 +402,7 @@ class Simulator:
         if (lang, route) not in TEMPLATES:
             lang = "en"
         phone = phone or _phone(rng, route)
-        size = rng.choices(range(1, len(NETWORK_SIZE) + 1), weights=NETWORK_SIZE)[0]
+        size = self._sizes.next()
         key = f"n{self._serial:06d}"
         accounts = []
         for n in range(size):
@@ -542,7 +571,7 @@ class Simulator:
 
     def _answer(self, network: Network, referral_id: int, sent_at: datetime) -> str:
         rng = self.rng
-        outcome = _pick(rng, OUTCOMES)
+        outcome = self._outcomes.next()
         liaison = self.liaisons[network.recipient]
         years = max((sent_at - datetime(2022, 1, 1, tzinfo=UTC)).days / 365.25, 0.0)
         median = MEDIAN_HOURS[network.recipient] * 0.85**years
@@ -554,7 +583,9 @@ class Simulator:
             if outcome == "silence":
                 return "no answer"
             decided_at = sent_at + delay
-            decision = _decision(rng, outcome, network.recipient, referral, decided_at)
+            decision = _decision(
+                rng, outcome, network.recipient, referral, decided_at, self._partial
+            )
             service.record_decision(
                 conn,
                 referral,
@@ -567,7 +598,12 @@ class Simulator:
 
 
 def _decision(
-    rng: random.Random, outcome: str, recipient: str, referral: Any, at: datetime
+    rng: random.Random,
+    outcome: str,
+    recipient: str,
+    referral: Any,
+    at: datetime,
+    partial: Quota,
 ) -> service.PlatformDecision:
     statement = f"{recipient}-sor-{referral.public_id[:8]}-{int(at.timestamp())}"
     common: dict[str, Any] = {
@@ -596,7 +632,7 @@ def _decision(
         )
     accounts = [item.id for item in referral.items if item.kind == "account"]
     item_ids: tuple[int, ...] = ()
-    if len(accounts) > 1 and rng.random() < PARTIAL:
+    if len(accounts) > 1 and partial.next():
         # One account stays up: the decision names the items it removed.
         kept = rng.choice(accounts)
         item_ids = tuple(i.id for i in referral.items if i.id != kept)
