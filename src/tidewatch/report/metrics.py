@@ -20,7 +20,21 @@ from typing import Any
 
 import orjson
 import yaml
-from sqlalchemy import Connection, Engine, Text, and_, case, cast, func, select
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    String,
+    Text,
+    TypeDecorator,
+    and_,
+    case,
+    cast,
+    func,
+    select,
+    type_coerce,
+)
+from sqlalchemy.sql.elements import ColumnElement
 
 from tidewatch.store import tables as t
 
@@ -252,10 +266,30 @@ def route_of(places: Iterable[str], routes: Sequence[tuple[str, tuple[str, ...]]
 
 
 _DIGITS = re.compile(r"\D+")
+_NONE: frozenset[str] = frozenset()
 
 
 def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) and value else value
+    return orjson.loads(value) if isinstance(value, (str, bytes)) and value else value
+
+
+class _Moment(TypeDecorator[datetime]):
+    """A stored UTC time read for the report: SQLite's text parsed by the C parser, not the
+    dialect's regular expression (a five-year history has hundreds of thousands of them);
+    other databases' datetimes made UTC as UTCDateTime does."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _moment(column: Any) -> ColumnElement[datetime]:
+    return type_coerce(column, _Moment()).label(column.name)
 
 
 @lru_cache(maxsize=65_536)
@@ -299,7 +333,9 @@ def load_facts(engine: Engine) -> Facts:
 @dataclass
 class _PostFacts:
     by_referral: dict[int, list[tuple[str, list[str]]]]  # referral -> [(lang, places)]
-    selectors: dict[str, set[str]]  # "platform:native id" of the account -> selectors
+    # "platform:native id" of the account -> selectors: one frozenset per account, shared by
+    # all of its events rather than copied into each.
+    selectors: dict[str, frozenset[str]]
 
 
 def _post_facts(conn: Connection) -> _PostFacts:
@@ -328,16 +364,21 @@ def _post_facts(conn: Connection) -> _PostFacts:
         latest[(row.referral_id, row.post_id)] = row
     by_referral: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
     selectors: dict[str, set[str]] = defaultdict(set)
+    # One pass over each post's reasons, looking only at the few signals the report uses:
+    # over a five-year history this loop was most of the report's time.
     for row in latest.values():
-        reasons = _json(row.reasons) or []
-        places = [r["evidence"] for r in reasons if str(r.get("signal", "")).startswith("place_")]
-        by_referral[row.referral_id].append((row.lang or "und", places))
+        places: list[str] = []
         account = f"{row.platform}:{row.account_native_id}"
-        for r in reasons:
-            selector = selector_of(str(r.get("signal", "")), str(r.get("evidence", "")))
-            if selector:
-                selectors[account].add(selector)
-    return _PostFacts(by_referral, selectors)
+        for r in _json(row.reasons) or ():
+            signal = r.get("signal")
+            if signal in SELECTOR_SIGNALS:
+                selector = selector_of(signal, str(r.get("evidence", "")))
+                if selector:
+                    selectors[account].add(selector)
+            elif isinstance(signal, str) and signal.startswith("place_"):
+                places.append(str(r.get("evidence", "")))
+        by_referral[row.referral_id].append((row.lang or "und", places))
+    return _PostFacts(by_referral, {k: frozenset(v) for k, v in selectors.items()})
 
 
 def _referral_rows(conn: Connection, posts: _PostFacts) -> list[ReferralRow]:
@@ -348,8 +389,8 @@ def _referral_rows(conn: Connection, posts: _PostFacts) -> list[ReferralRow]:
         select(
             r.c.id,
             r.c.platform,
-            r.c.sent_at,
-            r.c.decided_at,
+            _moment(r.c.sent_at),
+            _moment(r.c.decided_at),
             r.c.status,
             func.sum(case((is_account, 1), else_=0)).label("accounts"),
             func.sum(case((and_(is_account, removed), 1), else_=0)).label("accounts_removed"),
@@ -389,7 +430,13 @@ def _account_events(
 ) -> tuple[list[AccountEvent], list[AccountEvent]]:
     r, i, a = t.referrals, t.referral_items, t.accounts
     query = (
-        select(a.c.platform, a.c.native_id, r.c.sent_at, r.c.decided_at, i.c.status)
+        select(
+            a.c.platform,
+            a.c.native_id,
+            _moment(r.c.sent_at),
+            _moment(r.c.decided_at),
+            i.c.status,
+        )
         .join(i, i.c.account_id == a.c.id)
         .join(r, r.c.id == i.c.referral_id)
         .where(r.c.direction == "outbound", r.c.sent_at.is_not(None), i.c.kind == "account")
@@ -398,13 +445,13 @@ def _account_events(
     removals: list[AccountEvent] = []
     for row in conn.execute(query):
         key = f"{row.platform}:{row.native_id}"
-        selectors = frozenset(posts.selectors.get(key, ()))
+        selectors = posts.selectors.get(key, _NONE)
         if key not in first or row.sent_at < first[key]:
             first[key] = row.sent_at
         if row.status == REMOVED and row.decided_at is not None:
             removals.append(AccountEvent(key, row.decided_at, selectors))
     first_events = [
-        AccountEvent(key, at, frozenset(posts.selectors.get(key, ()))) for key, at in first.items()
+        AccountEvent(key, at, posts.selectors.get(key, _NONE)) for key, at in first.items()
     ]
     return removals, first_events
 
@@ -419,7 +466,7 @@ def _review_pairs(conn: Connection) -> list[tuple[str, str, datetime]]:
     )
     decisions: dict[int, list[tuple[str, str, datetime]]] = defaultdict(list)
     for row in conn.execute(
-        select(d.c.item_id, d.c.actor, d.c.decision, d.c.decided_at)
+        select(d.c.item_id, d.c.actor, d.c.decision, _moment(d.c.decided_at))
         .where(d.c.item_id.in_(select(twice.c.item_id)))
         .order_by(d.c.item_id, d.c.decided_at, d.c.id)
     ):
