@@ -325,9 +325,9 @@ class Facts:
 
 @contextmanager
 def _without_gc() -> Iterator[None]:
-    """Loading facts builds about a million small objects with no reference cycles; the
-    cyclic collector kept rescanning them all as they grew (a third of the load time over
-    50,000 referrals) for nothing to collect."""
+    """Loading facts and building figures make about a million small objects with no
+    reference cycles; the cyclic collector kept rescanning them all as they grew (a third of
+    the report's time over 50,000 referrals) for nothing to collect."""
     enabled = gc.isenabled()
     gc.disable()
     try:
