@@ -63,6 +63,8 @@
     if (!document.getElementById("queue")) { return; }
     var tag = (event.target.tagName || "").toLowerCase();
     if ((tag === "input" || tag === "textarea") || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    // Enter on a link or a button keeps its own meaning (open, claim, decide).
+    if (event.key === "Enter" && (tag === "a" || tag === "button")) { return; }
     if (tag === "select") {
       // A select does not submit its form on Enter by itself; in the queue it should.
       var decide = event.target.closest("form.decide");
