@@ -31,6 +31,10 @@ def spark_session(
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
+        # No broadcast joins: the link job joins large frames whose size Spark underestimates
+        # after a checkpoint, and broadcasting one ran the driver's default 1 GiB heap out at
+        # 100,000 posts (bench/scale.py). Shuffle joins scale; --conf can set it back.
+        "spark.sql.autoBroadcastJoinThreshold": "-1",
         # Local runs: a small shuffle suits a laptop; clusters set their own.
         **({"spark.sql.shuffle.partitions": "8"} if master and master.startswith("local") else {}),
         **(conf or {}),
