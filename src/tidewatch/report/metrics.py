@@ -285,10 +285,11 @@ class _Moment(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return _UTC_COLUMN.process_result_value(moment, dialect)
+
+
+_UTC_COLUMN = t.UTCDateTime()
 
 
 def _moment(column: Any) -> ColumnElement[datetime]:
