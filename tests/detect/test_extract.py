@@ -28,6 +28,18 @@ def test_national_numbers_use_the_region_the_context_suggests() -> None:
     assert found.value == "+218912345678"
 
 
+def test_a_later_region_still_reads_a_national_number_the_first_could_not() -> None:
+    found = phones(norm("call +216 20 123 456 or 091 234 5678 today"), ["TN", "LY"])
+    assert [f.value for f in found] == ["+21620123456", "+218912345678"]
+
+
+def test_later_regions_look_only_for_numbers_of_seven_digits_or_more_not_yet_read() -> None:
+    # "392748" is a valid short German number, but here a hashtag: once the first region has
+    # read every run long enough to be a phone number, the next region is not asked.
+    found = phones(norm("Pozovite +381 21 445 017. #392748"), ["RS", "DE"])
+    assert [f.value for f in found] == ["+38121445017"]
+
+
 def test_arabic_indic_digits_are_read_as_a_phone_number() -> None:
     [found] = phones(norm("واتس +٢١٨٩١٢٣٤٥٦٧٨"), [])
     assert found.value == "+218912345678"

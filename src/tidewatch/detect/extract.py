@@ -205,11 +205,17 @@ class Found:
 
 def phones(text: str, regions: list[str]) -> list[Found]:
     """Valid phone numbers (libphonenumber, VALID leniency), tried with the regions the context
-    suggests; the first region that finds numbers wins for national formats."""
+    suggests; the first region that finds numbers wins for national formats. The next region
+    is asked only while a run of seven digits or more holds no number yet."""
     if not _ENOUGH_DIGITS.search(text):
         return []
     found: dict[tuple[int, int], Found] = {}
     for region in [*regions[:_MAX_REGIONS], "ZZ"][: _MAX_REGIONS + 1]:
+        if found and _explained(text, found):
+            # Every run of digits long enough to be a number holds one already: another
+            # region would read the same digits again, and the matcher is the slowest
+            # extractor.
+            break
         try:
             for match in PhoneNumberMatcher(text, region, leniency=Leniency.VALID):
                 key = (match.start, match.end)
@@ -226,6 +232,18 @@ def phones(text: str, regions: list[str]) -> list[Found]:
         except Exception:
             continue
     return sorted(found.values(), key=lambda f: f.start)
+
+
+# Seven digits or more with at most two other characters between them (as _ENOUGH_DIGITS).
+_DIGIT_RUN = re.compile(r"\d(?:[^\d\n]{0,2}\d){6,}")
+
+
+def _explained(text: str, found: dict[tuple[int, int], Found]) -> bool:
+    """Whether each run of digits that could be a phone number overlaps one found already."""
+    return all(
+        any(s < run.end() and run.start() < e for s, e in found)
+        for run in _DIGIT_RUN.finditer(text)
+    )
 
 
 _ANY_MESSENGER = re.compile(

@@ -56,6 +56,7 @@ class Analysis:
     hits: list[SignalHit] = field(default_factory=list)
     #: Tokens appended to the normalised text for the classifier (emoji, joined digits).
     extra_tokens: list[str] = field(default_factory=list)
+    _counts: Counter[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def model_text(self) -> str:
@@ -64,7 +65,11 @@ class Analysis:
         return self.normalised.text + " " + " ".join(self.extra_tokens)
 
     def counts(self) -> Counter[str]:
-        return Counter(hit.signal for hit in self.hits)
+        """How many hits of each signal. Computed once: an analysis is complete when
+        :func:`analyse` returns it, and the featurizer and the reasons both ask."""
+        if self._counts is None:
+            self._counts = Counter(hit.signal for hit in self.hits)
+        return self._counts
 
     def signal_vector(self) -> list[float]:
         """log(1 + count) of every signal in SIGNAL_NAMES order (sparse in practice)."""
