@@ -6,7 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from tidewatch.detect.signals import SIGNAL_NAMES
 from tidewatch.report.metrics import (
+    PLACE_SIGNALS,
+    SELECTOR_SIGNALS,
     AccountEvent,
     Facts,
     ReferralRow,
@@ -172,6 +175,13 @@ def test_selectors_compare_phone_numbers_by_their_last_digits() -> None:
     )
     assert selector_of("handle", "@Boats") == "handle:@boats"
     assert selector_of("price", "2500 euro") is None
+
+
+def test_the_signals_the_report_reads_are_signals_the_detector_gives() -> None:
+    # The report picks places and selectors out of stored reasons by name: a renamed detector
+    # signal would silently empty the route and re-emergence figures.
+    assert set(PLACE_SIGNALS) == {name for name in SIGNAL_NAMES if name.startswith("place_")}
+    assert set(SELECTOR_SIGNALS) <= set(SIGNAL_NAMES)
 
 
 def test_routes_come_from_the_places_in_the_posts() -> None:
