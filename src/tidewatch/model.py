@@ -336,6 +336,23 @@ class AccountObservation(_Frozen):
     metrics: Metrics
 
 
+#: Signals whose evidence names a contact selector or a place. A stored detection keeps these
+#: reasons a second time, apart from the rest (``detections.entity_reasons``): the programme's
+#: figures read only them, for every referred post of a five-year history.
+ENTITY_SIGNALS = frozenset(
+    {
+        "phone_number",
+        "messenger_link",
+        "url",
+        "handle",
+        "email",
+        "place_departure",
+        "place_transit",
+        "place_destination",
+    }
+)
+
+
 class Reason(_Frozen):
     """One thing that moved a detection's score: which signal, the exact words (with their
     position in the original text, so an analyst can check and quote them) and its weight

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from tidewatch.detect.signals import SIGNAL_NAMES
+from tidewatch.model import ENTITY_SIGNALS
 from tidewatch.report.metrics import (
     PLACE_SIGNALS,
     SELECTOR_SIGNALS,
@@ -182,6 +183,8 @@ def test_the_signals_the_report_reads_are_signals_the_detector_gives() -> None:
     # signal would silently empty the route and re-emergence figures.
     assert set(PLACE_SIGNALS) == {name for name in SIGNAL_NAMES if name.startswith("place_")}
     assert set(SELECTOR_SIGNALS) <= set(SIGNAL_NAMES)
+    # ...and the ones a stored detection keeps apart for it.
+    assert set(PLACE_SIGNALS + SELECTOR_SIGNALS) <= ENTITY_SIGNALS <= set(SIGNAL_NAMES)
 
 
 def test_routes_come_from_the_places_in_the_posts() -> None:

@@ -53,6 +53,10 @@ def test_a_reduced_programme_has_the_published_shape(engine: Engine) -> None:
     assert {p["platform"] for p in figures["by_platform"]} == {"meta", "tiktok", "x", "youtube"}
     assert figures["time_to_action"]["p50_hours"] < figures["time_to_action"]["p95_hours"]
     assert figures["reviewer_agreement"]["items"] == result.double_reviewed
+    # Routes and re-emergence come from the places and selectors stored with detections.
+    routes = {r["route"]: r["referrals"] for r in figures["by_route"]}
+    assert sum(n for route, n in routes.items() if route != "unknown") > routes.get("unknown", 0)
+    assert figures["reemergence"]["reemerged"] > 0
     with engine.connect() as conn:
         # Every referral went the whole way: approved by someone else, delivered by the outbox.
         rows = conn.execute(select(t.referrals)).all()

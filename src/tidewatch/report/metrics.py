@@ -280,12 +280,30 @@ def _json(value: Any) -> Any:
 
 
 class _Moment(TypeDecorator[datetime]):
-    """A stored UTC time read for the report: SQLite's text parsed by the C parser, not the
-    dialect's regular expression (a five-year history has hundreds of thousands of them);
-    other databases' datetimes made UTC as UTCDateTime does."""
+    """A stored UTC time read for the report: SQLite's text parsed by the C parser in one
+    call per value, not by the dialect's regular expression and two layers of type processing
+    (a five-year history has hundreds of thousands of them); other databases' datetimes made
+    UTC as UTCDateTime does."""
 
     impl = String
     cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            if len(value) == 26 and value[19] == ".":
+                # The form SQLAlchemy stores on SQLite (UTC, microseconds, no offset): read
+                # as UTC in the parse itself, with no second datetime made by replace().
+                return parse(value + "+00:00")
+            moment = parse(value)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -371,32 +389,31 @@ def _post_facts(conn: Connection) -> _PostFacts:
             p.c.platform,
             p.c.account_native_id,
             d.c.lang,
-            # As text, parsed below by orjson: the JSON type's json.loads per row was most of
-            # the report's time over a long history (a cast, so PostgreSQL's driver does not
-            # decode it first).
-            cast(d.c.reasons, Text).label("reasons"),
+            # Only the reasons naming places and selectors, kept apart at detection time; as
+            # text, parsed below by orjson (a cast, so PostgreSQL's driver does not decode it
+            # first): the JSON type's json.loads per row was most of the report's time.
+            cast(d.c.entity_reasons, Text).label("reasons"),
         )
         .join(p, p.c.id == i.c.post_id)
         .join(d, d.c.post_id == i.c.post_id)
         .order_by(d.c.id)
     )
-    latest: dict[tuple[int, int], Any] = {}
-    for row in conn.execute(query):
-        latest[(row.referral_id, row.post_id)] = row
+    # Rows are unpacked as tuples throughout: over a five-year history, reading columns by
+    # name was a tenth of the report's time.
+    latest: dict[tuple[int, int], tuple[str, str, str | None, Any]] = {}
+    for referral_id, post_id, platform, account_id, lang, reasons in conn.execute(query):
+        latest[(referral_id, post_id)] = (platform, account_id, lang, reasons)
     by_referral: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
     selectors: dict[str, set[str]] = defaultdict(set)
     wanted = _REPORTED_SIGNALS
-    for row in latest.values():
-        # The few reasons the report reads, picked out in one comprehension: over a
-        # five-year history, looking at each of a million reasons in a loop was most of the
-        # report's time.
+    for (referral_id, _post), (platform, account_id, lang, reasons) in latest.items():
         found = [
             (r.get("signal"), str(r.get("evidence", "")))
-            for r in _json(row.reasons) or ()
+            for r in _json(reasons) or ()
             if r.get("signal") in wanted
         ]
         places: list[str] = []
-        account = f"{row.platform}:{row.account_native_id}"
+        account = f"{platform}:{account_id}"
         for signal, evidence in found:
             if signal in PLACE_SIGNALS:
                 places.append(evidence)
@@ -404,7 +421,7 @@ def _post_facts(conn: Connection) -> _PostFacts:
                 selector = selector_of(signal, evidence)
                 if selector:
                     selectors[account].add(selector)
-        by_referral[row.referral_id].append((row.lang or "und", places))
+        by_referral[referral_id].append((lang or "und", places))
     return _PostFacts(by_referral, {k: frozenset(v) for k, v in selectors.items()})
 
 
@@ -430,26 +447,45 @@ def _referral_rows(conn: Connection, posts: _PostFacts) -> list[ReferralRow]:
     )
     routes = definitions().routes
     rows = []
-    for row in conn.execute(query):
-        found = posts.by_referral.get(row.id, [])
-        langs = Counter(lang for lang, _ in found)
+    for (
+        id_,
+        platform,
+        sent_at,
+        decided_at,
+        status,
+        accounts,
+        removed_,
+        items,
+        items_removed,
+    ) in conn.execute(query):
+        found = posts.by_referral.get(id_, [])
         rows.append(
             ReferralRow(
-                id=row.id,
-                platform=row.platform,
-                sent_at=row.sent_at,
-                decided_at=row.decided_at,
-                status=row.status,
-                accounts=int(row.accounts or 0),
-                accounts_removed=int(row.accounts_removed or 0),
-                items=int(row.items or 0),
-                items_removed=int(row.items_removed or 0),
-                # Ties go to the alphabetically first language, so reports are reproducible.
-                lang=min(langs, key=lambda k: (-langs[k], k)) if langs else "und",
+                id=id_,
+                platform=platform,
+                sent_at=sent_at,
+                decided_at=decided_at,
+                status=status,
+                accounts=int(accounts or 0),
+                accounts_removed=int(removed_ or 0),
+                items=int(items or 0),
+                items_removed=int(items_removed or 0),
+                lang=_main_language([lang for lang, _ in found]),
                 route=route_of((p for _, places in found for p in places), routes),
             )
         )
     return rows
+
+
+def _main_language(langs: list[str]) -> str:
+    """The most frequent language; ties go to the alphabetically first, so reports are
+    reproducible."""
+    if not langs:
+        return "und"
+    if len(set(langs)) == 1:
+        return langs[0]
+    counts = Counter(langs)
+    return min(counts, key=lambda k: (-counts[k], k))
 
 
 def _account_events(
@@ -470,13 +506,12 @@ def _account_events(
     )
     first: dict[str, datetime] = {}
     removals: list[AccountEvent] = []
-    for row in conn.execute(query):
-        key = f"{row.platform}:{row.native_id}"
-        selectors = posts.selectors.get(key, _NONE)
-        if key not in first or row.sent_at < first[key]:
-            first[key] = row.sent_at
-        if row.status == REMOVED and row.decided_at is not None:
-            removals.append(AccountEvent(key, row.decided_at, selectors))
+    for platform, native_id, sent_at, decided_at, status in conn.execute(query):
+        key = f"{platform}:{native_id}"
+        if key not in first or sent_at < first[key]:
+            first[key] = sent_at
+        if status == REMOVED and decided_at is not None:
+            removals.append(AccountEvent(key, decided_at, posts.selectors.get(key, _NONE)))
     first_events = [
         AccountEvent(key, at, posts.selectors.get(key, _NONE)) for key, at in first.items()
     ]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
 
-from tidewatch.model import Detection, Post, text_sha256
+from tidewatch.model import ENTITY_SIGNALS, Detection, Post, text_sha256
 from tidewatch.store import tables as t
 from tidewatch.store.writer import _bulk_insert, _chunks, _existing_by_key, _in
 
@@ -48,6 +48,11 @@ def save_detections(conn: Connection, pairs: Sequence[tuple[Post, Detection]]) -
             "categories": list(detection.categories),
             "reasons": [reason.model_dump() for reason in detection.reasons],
             "detected_at": now,
+            "entity_reasons": [
+                reason.model_dump()
+                for reason in detection.reasons
+                if reason.signal in ENTITY_SIGNALS
+            ],
         }
         for (post_id, version, sha), (_post, detection) in candidates.items()
         if (post_id, version, sha) not in stored

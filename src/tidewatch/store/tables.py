@@ -287,6 +287,9 @@ detections = Table(
     Column("categories", JSON, nullable=False, default=list),
     Column("reasons", JSON, nullable=False, default=list),
     Column("detected_at", UTCDateTime, nullable=False),
+    # The reasons whose signal is in model.ENTITY_SIGNALS (places and selectors), copied
+    # apart so that the report does not parse every reason of every referred post.
+    Column("entity_reasons", JSON, nullable=False, default=list, server_default="[]"),
     UniqueConstraint(
         "post_id", "model_version", "text_sha256", name="uq_detections_post_model_text"
     ),
