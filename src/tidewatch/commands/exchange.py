@@ -125,6 +125,14 @@ def export_dsa(
     unit: Annotated[
         str, typer.Option("--unit", help="The unit's name (source_identity of its notices).")
     ] = "Tidewatch referral unit",
+    exact_text: Annotated[
+        bool,
+        typer.Option(
+            "--exact-text",
+            help="csv: write free text exactly as given, for programs; by default text a "
+            "spreadsheet would run as a formula gets a leading apostrophe.",
+        ),
+    ] = False,
     database_url: DatabaseOption = None,
 ) -> None:
     """The platforms' decisions on our referrals as DSA statements of reasons, one per
@@ -151,7 +159,7 @@ def export_dsa(
         raise fail(error, EXIT_UNUSABLE) from None
     with output.open("w", encoding="utf-8", newline="") as stream:
         if file_format == "csv":
-            dsa.write_dump(found.statements, stream)
+            dsa.write_dump(found.statements, stream, for_spreadsheets=not exact_text)
         else:
             for statement in found.statements:
                 stream.write(json.dumps(statement, ensure_ascii=False) + "\n")

@@ -13,6 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from tidewatch.report.cells import spreadsheet_text
+
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 _TEMPLATE = """<!doctype html>
@@ -185,19 +187,17 @@ def to_csv(report: dict[str, Any]) -> str:
         )
     for section, key in (("platform", "platform"), ("language", "language"), ("route", "route")):
         for row in report[f"by_{section}"]:
-            writer.writerow([section, _safe_cell(row[key]), *(row[f] for f in _CSV_FIELDS), "", ""])
+            writer.writerow(
+                [section, spreadsheet_text(row[key]), *(row[f] for f in _CSV_FIELDS), "", ""]
+            )
     for row in report["by_platform_year"]:
         key = f"{row['platform']}/{row['year']}"
-        writer.writerow(["platform_year", _safe_cell(key), *(row[f] for f in _CSV_FIELDS), "", ""])
+        writer.writerow(
+            ["platform_year", spreadsheet_text(key), *(row[f] for f in _CSV_FIELDS), "", ""]
+        )
     for bucket in report["time_to_action"]["histogram"]:
         writer.writerow(["time_to_action", bucket["bin"], bucket["count"], *[""] * 9])
     return buffer.getvalue()
-
-
-def _safe_cell(value: Any) -> Any:
-    """Spreadsheets run cells that start with = + - @ as formulas: quote them."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else value
 
 
 RENDERERS = {"json": to_json, "csv": to_csv, "html": to_html}

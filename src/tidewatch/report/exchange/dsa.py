@@ -30,6 +30,7 @@ from sqlalchemy import Engine, func, select
 
 from tidewatch.model import Recipient
 from tidewatch.referrals.service import PlatformDecision, dsa_enums
+from tidewatch.report.cells import spreadsheet_text
 from tidewatch.store import tables as t
 
 #: How a referral reaches a platform: as a trusted flagger's notice where the unit has that
@@ -146,6 +147,23 @@ def to_statement(
     return {k: v for k, v in statement.items() if v not in (None, [], "")}
 
 
+#: Dump columns of free text, written by whoever took the decision (and so by a platform).
+FREE_TEXT_COLUMNS = frozenset(
+    {
+        "decision_visibility_other",
+        "decision_monetary_other",
+        "illegal_content_legal_ground",
+        "illegal_content_explanation",
+        "incompatible_content_ground",
+        "incompatible_content_explanation",
+        "category_specification_other",
+        "content_type_other",
+        "decision_facts",
+        "source_identity",
+    }
+)
+
+
 def to_dump_row(statement: Mapping[str, Any]) -> dict[str, str]:
     """A statement as a row of the dump: lists as JSON text, ``puid`` as ``platform_uid``,
     dates as ``YYYY-MM-DD HH:MM:SS``."""
@@ -161,14 +179,25 @@ def to_dump_row(statement: Mapping[str, Any]) -> dict[str, str]:
     return row
 
 
-def write_dump(statements: Iterable[Mapping[str, Any]], stream: IO[str]) -> int:
+def write_dump(
+    statements: Iterable[Mapping[str, Any]], stream: IO[str], *, for_spreadsheets: bool = True
+) -> int:
     """Statements as a CSV in the dump's layout (every column, in its order; what we do not
-    know left empty). Returns the number of rows."""
+    know left empty). Returns the number of rows.
+
+    ``for_spreadsheets`` (the default: people open these files) writes free text that a
+    spreadsheet would run as a formula with a leading apostrophe; ids, dates and the
+    vocabulary's values are never changed, so rows still reconcile by their ids. Without it
+    the text is written exactly as given, for programs that read the dump."""
     writer = csv.DictWriter(stream, fieldnames=DUMP_COLUMNS, extrasaction="raise")
     writer.writeheader()
     rows = 0
     for statement in statements:
-        writer.writerow(to_dump_row(statement))
+        row = to_dump_row(statement)
+        if for_spreadsheets:
+            for column in FREE_TEXT_COLUMNS.intersection(row):
+                row[column] = spreadsheet_text(row[column])
+        writer.writerow(row)
         rows += 1
     return rows
 
