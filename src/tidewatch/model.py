@@ -353,6 +353,10 @@ ENTITY_SIGNALS = frozenset(
 )
 
 
+#: ``Reason.source`` of words read in one of the post's pictures (OCR), not in its own text.
+IMAGE_TEXT = "image_text"
+
+
 class Reason(_Frozen):
     """One thing that moved a detection's score: which signal, the exact words (with their
     position in the original text, so an analyst can check and quote them) and its weight

@@ -183,6 +183,11 @@ def removed_later(engine: Engine, account: str, day: str) -> None:
     load(engine, [Bundle(source=source, accounts=[gone])], input_name="recheck")
 
 
+def detected_post_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(t.detections.c.post_id)).scalar_one())
+
+
 def console_page(engine: Engine, path: str) -> str:
     """A page of the analyst console, as an analyst signed in sees it."""
     password = "correct horse battery staple"
@@ -392,9 +397,13 @@ def test_text_read_in_purged_evidence_goes_with_it_and_the_hash_stays(
     case_id = cases.open_case(engine, analyst, "boats", accounts=[("telegram", "user111")])
     capture_case(engine, analyst, case_id, producers=[media_producer(FetchPolicy())])
     (export.parent / FIRST_PHOTO).unlink()  # only the sealed evidence holds the picture now
-    assert run(engine).texts == 1
+    assert run(engine, detector=Detector.load(second_stage=False)).texts == 1
     [read] = signal_rows(engine)
     assert read.bytes_from == "evidence" and "SPEEDBOAT" in read.ocr_text
+
+    with engine.connect() as conn:
+        quoted = [r for r in conn.execute(select(t.detections.c.reasons)).scalar_one()]
+    assert any(r.get("source") and r["evidence"] for r in quoted)  # the picture's own words
 
     cases.close_case(engine, supervisor, case_id)
     later = datetime.now(UTC) + timedelta(days=2191)  # past closed_case_evidence
@@ -405,6 +414,14 @@ def test_text_read_in_purged_evidence_goes_with_it_and_the_hash_stays(
     [purged] = signal_rows(engine)
     assert purged.ocr_text is None and purged.text_purged_at == later
     assert (purged.hash, purged.quality) == (read.hash, read.quality)  # re-uploads still match
+    # The detection keeps its reasons and weights, but no longer quotes the picture's words.
+    with engine.connect() as conn:
+        stored = conn.execute(select(t.detections.c.reasons, t.detections.c.entity_reasons)).all()
+    from_picture = [r for row in stored for reasons in row for r in reasons if r.get("source")]
+    assert from_picture and all(r["evidence"] == "" for r in from_picture)
+    assert not any("SPEEDBOAT" in str(row).upper() for row in stored)
+    post_id = detected_post_id(engine)
+    assert "(purged with the evidence)" in console_page(engine, f"/posts/{post_id}")
 
     # The next run neither reads it again nor complains that its evidence bytes are gone
     # (the export's own file, deleted above, is still named as missing).

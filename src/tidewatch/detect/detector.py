@@ -23,7 +23,7 @@ import numpy as np
 from tidewatch.detect.classifier import Featurizer, LinearModel, word_indices, words
 from tidewatch.detect.embedding import SecondStage, available, embed
 from tidewatch.detect.signals import SIGNAL_INDEX, Analysis, analyse
-from tidewatch.model import Detection, Post, Reason
+from tidewatch.model import IMAGE_TEXT, Detection, Post, Reason
 
 ADVERT = "advert"
 NOT_ADVERT = "not_advert"
@@ -262,7 +262,7 @@ def _sourced(reasons: list[Reason], image_spans: list[tuple[int, int]]) -> list[
     if not image_spans:
         return reasons
     return [
-        reason.model_copy(update={"source": "image_text"})
+        reason.model_copy(update={"source": IMAGE_TEXT})
         if any(start <= reason.start and reason.end <= end for start, end in image_spans)
         else reason
         for reason in reasons

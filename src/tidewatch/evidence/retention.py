@@ -21,6 +21,7 @@ from sqlalchemy import Engine, exists, func, or_, select, update
 
 from tidewatch.errors import ConfigError
 from tidewatch.evidence import custody
+from tidewatch.model import IMAGE_TEXT
 from tidewatch.store import audit
 from tidewatch.store import tables as t
 from tidewatch.store.users import Actor, Role
@@ -179,8 +180,38 @@ def _purge_image_text(conn: Any, purged: set[str], now: datetime, dry_run: bool)
     )
     if dry_run:
         return int(conn.execute(select(func.count()).select_from(m).where(*condition)).scalar())
+    posts = sorted(set(conn.execute(select(m.c.post_id).where(*condition)).scalars()))
     done = conn.execute(update(m).where(*condition).values(ocr_text=None, text_purged_at=now))
+    _unquote_image_text(conn, posts)
     return int(done.rowcount)
+
+
+def _unquote_image_text(conn: Any, post_ids: list[int]) -> None:
+    """The detections of those posts keep their reasons, weights and spans, but no longer
+    quote words read in a picture: the quote was a copy of the purged text. (Which picture a
+    quote came from is not recorded, so a post's every image-text quote goes.)"""
+    d = t.detections
+    for start in range(0, len(post_ids), 500):
+        rows = conn.execute(
+            select(d.c.id, d.c.reasons, d.c.entity_reasons).where(
+                d.c.post_id.in_(post_ids[start : start + 500])
+            )
+        ).all()
+        for row in rows:
+            reasons, entities = _unquoted(row.reasons), _unquoted(row.entity_reasons)
+            if reasons != row.reasons or entities != row.entity_reasons:
+                conn.execute(
+                    update(d)
+                    .where(d.c.id == row.id)
+                    .values(reasons=reasons, entity_reasons=entities)
+                )
+
+
+def _unquoted(reasons: Any) -> list[dict[str, Any]]:
+    return [
+        {**reason, "evidence": ""} if reason.get("source") == IMAGE_TEXT else reason
+        for reason in reasons or ()
+    ]
 
 
 def _purge_raw(conn: Any, before: datetime, dry_run: bool) -> int:
