@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.detect.perturb import ALL, everything
-from tidewatch.detect.detector import ADVERT, NOT_ADVERT, Detector
+from tidewatch.detect.classifier import word_indices, words
+from tidewatch.detect.detector import ADVERT, NOT_ADVERT, Detector, _text_columns
+from tidewatch.detect.signals import analyse
 from tidewatch.detect.train import load_corpus
 from tidewatch.model import Media, Platform, Post
 
@@ -141,3 +144,24 @@ def test_evasion_tricks_cost_at_most_five_points_of_recall(detector: Detector) -
         assert perturbed != adverts
         recall = sum(r.label == ADVERT for r in detector.detect_texts(perturbed)) / len(adverts)
         assert base - recall <= 0.05, f"{name}: recall {base:.3f} -> {recall:.3f}"
+
+
+def test_word_reasons_reuse_the_featurizers_hashes_of_the_posts_own_words(
+    detector: Detector,
+) -> None:
+    # The classifier's text is the post's text and then extra tokens (emoji, joined digits):
+    # the columns picked for the post's own words and bigrams are those hashing them gives.
+    texts = [row["text"] for row in load_corpus(ROOT / "data" / "corpus")[::25]]
+    texts += ["🚤🌊 boat 🇮🇹 tonight 3 5 5 1 2 3 4 5 6 7", "", "💶"]
+    analyses = [analyse(text) for text in texts]
+    hashed = detector.featurizer().blocks(analyses).word_columns
+    assert hashed is not None
+    size = detector.model.config.word_features
+    with_extras = 0
+    for row, analysis in enumerate(analyses):
+        tokens = [w for w, _, _ in words(analysis.normalised.text)]
+        bigrams = [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+        columns = hashed.columns[hashed.indptr[row] : hashed.indptr[row + 1]]
+        assert _text_columns(columns, len(tokens)) == word_indices(tokens + bigrams, size)
+        with_extras += bool(analysis.extra_tokens)
+    assert with_extras >= 3

@@ -119,12 +119,29 @@ def char_ngram_counts(
     return _count_matrix(np.concatenate(keys), len(texts), n_features)
 
 
+@dataclass
+class WordColumns:
+    """The column of every word feature of each text, in ``word_features`` order (the text's
+    tokens, then its bigrams): row ``i``'s are ``columns[indptr[i]:indptr[i + 1]]``."""
+
+    columns: np.ndarray
+    indptr: np.ndarray
+
+
 def word_counts(texts: Sequence[str], n_features: int) -> sp.csr_matrix:
     """Hashed counts of word unigrams and bigrams: the matrix of scikit-learn's
     ``HashingVectorizer(analyzer=word_features, alternate_sign=False, norm=None)``, from its
     own hashing loop but without its sort of every row."""
+    return word_counts_and_columns(texts, n_features)[0]
+
+
+def word_counts_and_columns(
+    texts: Sequence[str], n_features: int
+) -> tuple[sp.csr_matrix, WordColumns | None]:
+    """``word_counts``, and the columns it hashed each feature to (None without
+    scikit-learn's hashing loop), which the detector's reasons look words up in."""
     if _hash_features is None:
-        return _word_hasher(n_features).transform(texts).tocsr()
+        return _word_hasher(n_features).transform(texts).tocsr(), None
     columns, indptr, _ones = _hash_features(
         (zip(word_features(text), itertools.repeat(1)) for text in texts),
         n_features,
@@ -135,7 +152,7 @@ def word_counts(texts: Sequence[str], n_features: int) -> sp.csr_matrix:
     key_type = _key_type(len(texts), n_features)
     rows = np.repeat(np.arange(len(texts), dtype=key_type), np.diff(indptr))
     keys = rows * key_type(n_features) + columns.astype(key_type)
-    return _count_matrix(keys, len(texts), n_features)
+    return _count_matrix(keys, len(texts), n_features), WordColumns(columns, indptr)
 
 
 def _key_type(rows: int, n_features: int) -> type[np.unsignedinteger[Any]]:
@@ -189,14 +206,15 @@ class Featurizer:
         chars = _sublinear_l2(
             char_ngram_counts(texts, self.config.char_ngrams, self.config.char_features)
         )
-        words = _sublinear_l2(word_counts(texts, self.config.word_features))
+        counts, word_columns = word_counts_and_columns(texts, self.config.word_features)
+        words = _sublinear_l2(counts)
         # Each row is signal_vector() of its analysis, filled in where signals are present.
         signals = np.zeros((len(analyses), len(SIGNAL_NAMES)), dtype=np.float32)
         for row, analysis in enumerate(analyses):
             for name, count in analysis.counts().items():
                 signals[row, SIGNAL_INDEX[name]] = math.log1p(count)
         signals *= self.config.signal_scale
-        return Blocks(chars=chars, words=words, signals=signals)
+        return Blocks(chars=chars, words=words, signals=signals, word_columns=word_columns)
 
     def transform(self, analyses: Sequence[Analysis]) -> sp.csr_matrix:
         """One matrix [chars | words | signals] (for training)."""
@@ -221,6 +239,7 @@ class Blocks:
     chars: sp.csr_matrix
     words: sp.csr_matrix
     signals: np.ndarray
+    word_columns: WordColumns | None = None
 
 
 def _sublinear_l2(matrix: sp.csr_matrix) -> sp.csr_matrix:
