@@ -38,6 +38,7 @@ from tidewatch.model import Account, Availability, Bundle, Platform, SourceRecor
 from tidewatch.pipeline import link_facts
 from tidewatch.store import load, make_engine, migrate
 from tidewatch.store import tables as t
+from tidewatch.store.repository import PostRepository
 from tidewatch.store.users import Actor, Role, create_user
 from tidewatch.web import create_app
 from tidewatch.web.auth import hash_password
@@ -400,6 +401,9 @@ def test_text_read_in_purged_evidence_goes_with_it_and_the_hash_stays(
     assert run(engine, detector=Detector.load(second_stage=False)).texts == 1
     [read] = signal_rows(engine)
     assert read.bytes_from == "evidence" and "SPEEDBOAT" in read.ocr_text
+    # The stored post reads back as the detector took it: with the text in its picture.
+    stored = PostRepository(engine).get("telegram", read.native_id)
+    assert stored is not None and "SPEEDBOAT" in stored.detectable_text
 
     with engine.connect() as conn:
         quoted = [r for r in conn.execute(select(t.detections.c.reasons)).scalar_one()]
@@ -420,6 +424,8 @@ def test_text_read_in_purged_evidence_goes_with_it_and_the_hash_stays(
     from_picture = [r for row in stored for reasons in row for r in reasons if r.get("source")]
     assert from_picture and all(r["evidence"] == "" for r in from_picture)
     assert not any("SPEEDBOAT" in str(row).upper() for row in stored)
+    stored = PostRepository(engine).get("telegram", read.native_id)
+    assert stored is not None and "SPEEDBOAT" not in stored.detectable_text
     post_id = detected_post_id(engine)
     assert "(purged with the evidence)" in console_page(engine, f"/posts/{post_id}")
 

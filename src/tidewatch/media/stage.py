@@ -40,9 +40,10 @@ from tidewatch.detect.video import VideoError, to_json, vpdq_hash
 from tidewatch.errors import NotFound
 from tidewatch.evidence import objects
 from tidewatch.evidence.media_fetch import EXTENSIONS, local_file, pdq_facts, sniff
-from tidewatch.model import Media, Platform, Post, text_sha256
+from tidewatch.model import text_sha256
 from tidewatch.store import tables as t
 from tidewatch.store.detections import save_detections
+from tidewatch.store.repository import load_posts
 from tidewatch.store.writer import _chunks, _in
 
 if TYPE_CHECKING:
@@ -439,7 +440,7 @@ def detect_image_text(engine: Engine, detector: Detector) -> tuple[int, int]:
     new = adverts = 0
     for chunk in _chunks(post_ids, DETECT_BATCH):
         with engine.connect() as conn:
-            posts = stored_posts(conn, chunk)
+            posts = load_posts(conn, chunk)
             detected = {
                 (row.post_id, row.text_sha256)
                 for row in conn.execute(
@@ -459,63 +460,3 @@ def detect_image_text(engine: Engine, detector: Detector) -> tuple[int, int]:
             new += save_detections(conn, pairs)
         adverts += sum(detection.label == "advert" for _, detection in pairs)
     return new, adverts
-
-
-def stored_posts(conn: Connection, post_ids: Sequence[int]) -> list[tuple[int, Post]]:
-    """Posts as the detector takes them, with their media's transcripts, alt text and the
-    latest text read in each image."""
-    media: dict[int, list[Any]] = {}
-    for row in conn.execute(
-        select(
-            t.media.c.id,
-            t.media.c.post_id,
-            t.media.c.kind,
-            t.media.c.alt_text,
-            t.media.c.transcript,
-        )
-        .where(_in(conn, t.media.c.post_id, post_ids))
-        .order_by(t.media.c.id)
-    ):
-        media.setdefault(row.post_id, []).append(row)
-    read: dict[int, str] = {}
-    for signal in conn.execute(
-        select(t.media_signals.c.media_id, t.media_signals.c.ocr_text)
-        .where(
-            _in(conn, t.media_signals.c.post_id, post_ids), t.media_signals.c.ocr_text.is_not(None)
-        )
-        .order_by(t.media_signals.c.id)
-    ):
-        read[signal.media_id] = signal.ocr_text
-    return [
-        (
-            row.id,
-            Post(
-                platform=Platform(row.platform),
-                native_id=row.native_id,
-                account_id=row.account_native_id,
-                title=row.title,
-                text=row.text,
-                media=tuple(
-                    Media(
-                        kind=item.kind,
-                        alt_text=item.alt_text,
-                        transcript=item.transcript,
-                        image_text=read.get(item.id, ""),
-                    )
-                    for item in media.get(row.id, ())
-                ),
-            ),
-        )
-        for row in conn.execute(
-            select(
-                t.posts.c.id,
-                t.posts.c.platform,
-                t.posts.c.native_id,
-                t.posts.c.account_native_id,
-                t.posts.c.title,
-                t.posts.c.text,
-            )
-            .where(_in(conn, t.posts.c.id, post_ids))
-            .order_by(t.posts.c.id)
-        )
-    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from tidewatch.model import (
     Account,
@@ -21,6 +21,7 @@ from tidewatch.model import (
     Stamp,
 )
 from tidewatch.store import tables as t
+from tidewatch.store.writer import _in
 
 
 def _stamp(row: Row[Any], name: str) -> Stamp | None:
@@ -39,34 +40,35 @@ class PostRepository:
 
     def get(self, platform: str, native_id: str) -> Post | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.posts).where(
+            post_id = conn.execute(
+                select(t.posts.c.id).where(
                     t.posts.c.platform == platform, t.posts.c.native_id == native_id
                 )
-            ).first()
-            if row is None:
+            ).scalar()
+            if post_id is None:
                 return None
-            media_rows = conn.execute(
-                select(t.media).where(t.media.c.post_id == row.id).order_by(t.media.c.id)
-            ).all()
-        return self._post(row, media_rows)
+            [(_, post)] = load_posts(conn, [post_id])
+        return post
 
     def iter_posts(self, batch_size: int = 1000) -> Iterator[Post]:
         """Every post in id order, streamed in pages (keyset pagination, bounded memory)."""
         last_id = 0
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(t.posts)
-                    .where(t.posts.c.id > last_id)
-                    .order_by(t.posts.c.id)
-                    .limit(batch_size)
-                ).all()
-            if not rows:
-                return
-            for row in rows:
-                yield self._post(row, [])
-            last_id = rows[-1].id
+                ids = list(
+                    conn.execute(
+                        select(t.posts.c.id)
+                        .where(t.posts.c.id > last_id)
+                        .order_by(t.posts.c.id)
+                        .limit(batch_size)
+                    ).scalars()
+                )
+                if not ids:
+                    return
+                page = load_posts(conn, ids)
+            for _, post in page:
+                yield post
+            last_id = ids[-1]
 
     def versions(self, platform: str, native_id: str) -> list[PostVersion]:
         query = (
@@ -116,41 +118,67 @@ class PostRepository:
                 for row in conn.execute(query)
             ]
 
-    @staticmethod
-    def _post(row: Row[Any], media_rows: Sequence[Row[Any]]) -> Post:
-        return Post(
-            platform=Platform(row.platform),
-            native_id=row.native_id,
-            kind=PostKind(row.kind),
-            account_id=row.account_native_id,
-            text=row.text,
-            title=row.title,
-            lang=row.lang,
-            created_at=_stamp(row, "created_at"),
-            url=row.url,
-            links=tuple(row.links or ()),
-            hashtags=tuple(row.hashtags or ()),
-            mentions=tuple(row.mentions or ()),
-            parent_id=row.parent_native_id,
-            quoted_id=row.quoted_native_id,
-            forwarded_from=row.forwarded_from,
-            conversation_id=row.conversation_id,
-            media=tuple(
-                Media(
-                    kind=m.kind,
-                    native_id=m.native_id,
-                    url=m.url,
-                    preview_url=m.preview_url,
-                    duration_ms=m.duration_ms,
-                    width=m.width,
-                    height=m.height,
-                    local_path=m.local_path,
-                    alt_text=m.alt_text,
-                    transcript=m.transcript,
-                )
-                for m in media_rows
-            ),
+
+def load_posts(conn: Connection, post_ids: Sequence[int]) -> list[tuple[int, Post]]:
+    """Stored posts by database id, in id order, each with its media and the latest text read
+    in each of its images (``tidewatch media``): the post as the detector takes it."""
+    media: dict[int, list[Row[Any]]] = {}
+    for row in conn.execute(
+        select(t.media).where(_in(conn, t.media.c.post_id, post_ids)).order_by(t.media.c.id)
+    ):
+        media.setdefault(row.post_id, []).append(row)
+    read: dict[int, str] = {}
+    for signal in conn.execute(
+        select(t.media_signals.c.media_id, t.media_signals.c.ocr_text)
+        .where(
+            _in(conn, t.media_signals.c.post_id, post_ids), t.media_signals.c.ocr_text.is_not(None)
         )
+        .order_by(t.media_signals.c.id)
+    ):
+        read[signal.media_id] = signal.ocr_text
+    return [
+        (row.id, _post(row, media.get(row.id, ()), read))
+        for row in conn.execute(
+            select(t.posts).where(_in(conn, t.posts.c.id, post_ids)).order_by(t.posts.c.id)
+        )
+    ]
+
+
+def _post(row: Row[Any], media_rows: Sequence[Row[Any]], read: dict[int, str]) -> Post:
+    return Post(
+        platform=Platform(row.platform),
+        native_id=row.native_id,
+        kind=PostKind(row.kind),
+        account_id=row.account_native_id,
+        text=row.text,
+        title=row.title,
+        lang=row.lang,
+        created_at=_stamp(row, "created_at"),
+        url=row.url,
+        links=tuple(row.links or ()),
+        hashtags=tuple(row.hashtags or ()),
+        mentions=tuple(row.mentions or ()),
+        parent_id=row.parent_native_id,
+        quoted_id=row.quoted_native_id,
+        forwarded_from=row.forwarded_from,
+        conversation_id=row.conversation_id,
+        media=tuple(
+            Media(
+                kind=m.kind,
+                native_id=m.native_id,
+                url=m.url,
+                preview_url=m.preview_url,
+                duration_ms=m.duration_ms,
+                width=m.width,
+                height=m.height,
+                local_path=m.local_path,
+                alt_text=m.alt_text,
+                transcript=m.transcript,
+                image_text=read.get(m.id, ""),
+            )
+            for m in media_rows
+        ),
+    )
 
 
 class AccountRepository:
