@@ -10,6 +10,10 @@ from sqlalchemy import Connection, insert, select
 from tidewatch.errors import NotFound
 from tidewatch.store import tables as t
 
+#: ``media_signals.bytes_from`` of signals computed from bytes kept here: what retention looks
+#: for when it purges objects.
+BYTES_FROM = "evidence"
+
 
 def put_many(conn: Connection, items: list[tuple[bytes, str]]) -> list[str]:
     """Store many (content, media type) at once; returns their SHA-256s in order."""

@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import Engine, exists, func, or_, select, update
 
 from tidewatch.errors import ConfigError
-from tidewatch.evidence import custody
+from tidewatch.evidence import custody, objects
 from tidewatch.model import IMAGE_TEXT
 from tidewatch.store import audit
 from tidewatch.store import tables as t
@@ -174,7 +174,7 @@ def purge(
 def _purge_image_text(conn: Any, purged: set[str], now: datetime, dry_run: bool) -> int:
     m = t.media_signals
     condition = (
-        m.c.bytes_from == "evidence",
+        m.c.bytes_from == objects.BYTES_FROM,
         m.c.bytes_sha256.in_(sorted(purged)),
         m.c.ocr_text.is_not(None),
     )

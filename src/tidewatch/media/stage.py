@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tidewatch.detect.detector import Detector
 
 LOCAL_FILE = "local_file"
-EVIDENCE = "evidence"
+EVIDENCE = objects.BYTES_FROM
 #: An image file larger than this is not read into memory (a photo is a few MiB).
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 #: Media kinds readers give pictures and videos: bytes of these kinds that are neither are
