@@ -80,6 +80,15 @@ def test_a_capture_holds_raw_records_and_renderings_for_every_account_and_post(
     assert report.artifacts == len(paths)
     # captured x each artifact, sealed, exported
     assert report.custody_events == len(paths) + 2
+    # Each post's record carries its detection and reasons, not the store's working copies.
+    with zipfile.ZipFile(out) as bundle:
+        records = [
+            json.loads(bundle.read(f"artifacts/records/post-{post_id}.json"))
+            for post_id in post_ids
+        ]
+    detections = [r["detection"] for r in records if r.get("detection")]
+    assert detections and all(d["reasons"] for d in detections)
+    assert not any("entity_reasons" in d for d in detections)
 
 
 def test_a_sealed_capture_takes_no_new_artifacts(sealed: tuple[Engine, int, Path]) -> None:

@@ -31,6 +31,10 @@ from tidewatch.store import audit
 from tidewatch.store import tables as t
 from tidewatch.store.users import Actor, Role
 
+#: A detection as it is sealed: not ``entity_reasons``, the store's second copy of some of its
+#: reasons, kept for the report's speed.
+_DETECTION_COLUMNS = [c for c in t.detections.c if c.name != "entity_reasons"]
+
 
 @dataclass(frozen=True)
 class Artifact:
@@ -129,7 +133,7 @@ def _load(conn: Connection, case_id: int | None, account_rows: Sequence[Any]) ->
                 )
             ]
             detection = conn.execute(
-                select(t.detections)
+                select(*_DETECTION_COLUMNS)
                 .where(t.detections.c.post_id == post_row.id)
                 .order_by(t.detections.c.id.desc())
                 .limit(1)
