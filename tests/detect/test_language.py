@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tidewatch.detect.language import _ARABIZI_COMMON, _ROMAN_URDU, detect_language
+from tidewatch.detect.language import (
+    _ARABIZI_COMMON,
+    _ROMAN_URDU,
+    _by_rules,
+    _model,
+    detect_language,
+    detect_languages,
+)
 from tidewatch.detect.train import load_corpus
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
@@ -60,3 +67,14 @@ def test_word_lists_find_what_the_plain_whole_word_pattern_finds(name: str) -> N
 def test_arabizi_words_need_a_digit_before_a_letter() -> None:
     assert detect_language("wa9t el 7arga bateau 3al sa3a") == "ar-Latn"
     assert detect_language("call 0091 2379 now 3 places") != "ar-Latn"
+
+
+def test_a_batch_gets_the_languages_each_text_gets_alone() -> None:
+    # The batch asks the model once for every text the script rules leave open; each answer
+    # must be the one the model gives that text by itself.
+    texts = [row["text"] for row in load_corpus(CORPUS)[::7]] + ["", "!!!", "ok", "🚤🚤"]
+    alone = [
+        _by_rules(text) or _model(" ".join(text[:400].split())[:300].lower()) for text in texts
+    ]
+    assert detect_languages(texts) == alone
+    assert sum(_by_rules(text) is None for text in texts) > len(texts) // 2  # the model's share

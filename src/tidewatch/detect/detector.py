@@ -23,7 +23,7 @@ import numpy as np
 
 from tidewatch.detect.classifier import Featurizer, LinearModel, word_indices, words
 from tidewatch.detect.embedding import SecondStage, available, embed
-from tidewatch.detect.signals import SIGNAL_INDEX, Analysis, analyse
+from tidewatch.detect.signals import SIGNAL_INDEX, Analysis, analyse, analyse_many
 from tidewatch.model import IMAGE_TEXT, Detection, Post, Reason
 
 ADVERT = "advert"
@@ -117,11 +117,11 @@ class Detector:
         return decisions, self.model.probability(decisions)
 
     def detect_texts(self, texts: Iterable[str]) -> list[Detection]:
-        analyses = [analyse(text) for text in texts]
+        analyses = analyse_many(list(texts))
         return self._detections(analyses)
 
     def detect_posts(self, posts: Sequence[Post]) -> list[Detection]:
-        analyses = [analyse(post.detectable_text) for post in posts]
+        analyses = analyse_many([post.detectable_text for post in posts])
         detections = self._detections(analyses)
         return [
             d.model_copy(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tidewatch.detect import extract
-from tidewatch.detect.language import detect_language
+from tidewatch.detect.language import detect_languages
 from tidewatch.detect.lexicon import NEGATIVE_CATEGORIES, SIGNAL_CATEGORIES, load_lexicons
 from tidewatch.detect.normalise import EMOJI_TOKENS, Normalised, extras, normalise
 
@@ -83,8 +84,20 @@ class Analysis:
 
 
 def analyse(text: str) -> Analysis:
-    normal = normalise(text)
-    lang = detect_language(normal.text)
+    return analyse_many([text])[0]
+
+
+def analyse_many(texts: Sequence[str]) -> list[Analysis]:
+    """``analyse`` of each text; the language model is asked once for the batch."""
+    normals = [normalise(text) for text in texts]
+    languages = detect_languages([normal.text for normal in normals])
+    return [
+        _analysed(text, normal, lang)
+        for text, normal, lang in zip(texts, normals, languages, strict=True)
+    ]
+
+
+def _analysed(text: str, normal: Normalised, lang: str) -> Analysis:
     analysis = Analysis(text=text, normalised=normal, lang=lang)
     hits = analysis.hits
 
