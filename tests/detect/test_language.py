@@ -12,6 +12,7 @@ from tidewatch.detect.language import (
     _ROMAN_URDU,
     _by_rules,
     _model,
+    _sample,
     detect_language,
     detect_languages,
 )
@@ -73,8 +74,7 @@ def test_a_batch_gets_the_languages_each_text_gets_alone() -> None:
     # The batch asks the model once for every text the script rules leave open; each answer
     # must be the one the model gives that text by itself.
     texts = [row["text"] for row in load_corpus(CORPUS)[::7]] + ["", "!!!", "ok", "🚤🚤"]
-    alone = [
-        _by_rules(text) or _model(" ".join(text[:400].split())[:300].lower()) for text in texts
-    ]
+    samples = [_sample(text) for text in texts]
+    alone = [_by_rules(sample) or _model(sample.lower()) for sample in samples]
     assert detect_languages(texts) == alone
-    assert sum(_by_rules(text) is None for text in texts) > len(texts) // 2  # the model's share
+    assert sum(_by_rules(sample) is None for sample in samples) > len(texts) // 2  # model's share

@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, select, text
 
+from tests.store.test_writer import bundle, post
 from tidewatch.store import load, make_engine, migrate
 from tidewatch.store import tables as t
-
-from .test_writer import bundle, post
 
 
 @pytest.fixture

@@ -128,18 +128,14 @@ class WordColumns:
     indptr: np.ndarray
 
 
-def word_counts(texts: Sequence[str], n_features: int) -> sp.csr_matrix:
-    """Hashed counts of word unigrams and bigrams: the matrix of scikit-learn's
-    ``HashingVectorizer(analyzer=word_features, alternate_sign=False, norm=None)``, from its
-    own hashing loop but without its sort of every row."""
-    return word_counts_and_columns(texts, n_features)[0]
-
-
 def word_counts_and_columns(
     texts: Sequence[str], n_features: int
 ) -> tuple[sp.csr_matrix, WordColumns | None]:
-    """``word_counts``, and the columns it hashed each feature to (None without
-    scikit-learn's hashing loop), which the detector's reasons look words up in."""
+    """Hashed counts of word unigrams and bigrams: the matrix of scikit-learn's
+    ``HashingVectorizer(analyzer=word_features, alternate_sign=False, norm=None)``, from its
+    own hashing loop but without its sort of every row. With it, the column each feature
+    hashed to (None without scikit-learn's hashing loop), which the detector's reasons look
+    words up in."""
     if _hash_features is None:
         return _word_hasher(n_features).transform(texts).tocsr(), None
     columns, indptr, _ones = _hash_features(

@@ -62,9 +62,10 @@ def detect_languages(texts: Sequence[str]) -> list[str]:
     found: list[str | None] = []
     pending: list[tuple[int, str]] = []
     for text in texts:
-        decided = _by_rules(text)
+        sample = _sample(text)
+        decided = _by_rules(sample)
         if decided is None:
-            pending.append((len(found), _sample(text).lower()))
+            pending.append((len(found), sample.lower()))
         found.append(decided)
     if pending:
         for (index, _), code in zip(pending, _models([s for _, s in pending]), strict=True):
@@ -76,9 +77,8 @@ def _sample(text: str) -> str:
     return " ".join(text[:400].split())[:300]
 
 
-def _by_rules(text: str) -> str | None:
-    """The language when the letters decide it (or there is no text), else None."""
-    sample = _sample(text)
+def _by_rules(sample: str) -> str | None:
+    """The language of a ``_sample`` when its letters decide it (or it is empty), else None."""
     if not sample:
         return "und"
     only_ascii = sample.isascii()  # then no Ethiopic, Arabic or Bengali letter to look for

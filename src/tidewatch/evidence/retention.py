@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, exists, func, or_, select, update
+from sqlalchemy import Engine, bindparam, exists, func, or_, select, update
 
 from tidewatch.errors import ConfigError
 from tidewatch.evidence import custody, objects
@@ -197,14 +197,21 @@ def _unquote_image_text(conn: Any, post_ids: list[int]) -> None:
                 d.c.post_id.in_(post_ids[start : start + 500])
             )
         ).all()
+        changed = []
         for row in rows:
             reasons, entities = _unquoted(row.reasons), _unquoted(row.entity_reasons)
             if reasons != row.reasons or entities != row.entity_reasons:
-                conn.execute(
-                    update(d)
-                    .where(d.c.id == row.id)
-                    .values(reasons=reasons, entity_reasons=entities)
-                )
+                changed.append({"row_id": row.id, "new_reasons": reasons, "new_entities": entities})
+        if changed:
+            conn.execute(
+                update(d)
+                .where(d.c.id == bindparam("row_id"))
+                .values(
+                    reasons=bindparam("new_reasons", type_=d.c.reasons.type),
+                    entity_reasons=bindparam("new_entities", type_=d.c.entity_reasons.type),
+                ),
+                changed,
+            )
 
 
 def _unquoted(reasons: Any) -> list[dict[str, Any]]:
