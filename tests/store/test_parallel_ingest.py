@@ -3,6 +3,7 @@ transactions and the same errors, at the same lines, in the same order."""
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -86,3 +87,31 @@ def test_a_file_no_reader_recognises_is_refused_as_without_workers(tmp_path: Pat
     migrate(engine)
     with open_input(source) as stream, pytest.raises(FormatError, match="not a format"):
         load_stream(engine, stream, input_name="unknown.jsonl", workers=2)
+
+
+def test_the_collector_is_paused_while_writing_and_resumes_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "posts.jsonl"
+    write_input(source)
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate(engine)
+    seen_while_writing: list[bool] = []
+
+    def note_collector(_report: IngestReport) -> None:
+        seen_while_writing.append(gc.isenabled())
+
+    with open_input(source) as stream:
+        load_stream(
+            engine, stream, input_name="posts.jsonl", batch_size=25, on_batch=note_collector
+        )
+    assert seen_while_writing and not any(seen_while_writing)
+    assert gc.isenabled()
+
+    # A failed write resumes it too.
+    def fail(_report: IngestReport) -> None:
+        raise RuntimeError("disk full")
+
+    with open_input(source) as stream, pytest.raises(RuntimeError, match="disk full"):
+        load_stream(engine, stream, input_name="posts.jsonl", batch_size=25, on_batch=fail)
+    assert gc.isenabled()

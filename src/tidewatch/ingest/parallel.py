@@ -46,8 +46,10 @@ T = TypeVar("T")
 #: A chunk of lines handed to a worker ends after about this many bytes or lines.
 CHUNK_BYTES = 1 << 20
 CHUNK_LINES = 2000
-#: Chunks in flight per worker: enough to keep workers busy while the caller writes.
-IN_FLIGHT_PER_WORKER = 2
+#: Chunks in flight per worker: enough to keep workers busy while the caller writes a whole
+#: batch (about 5,000 posts, some six chunks of X pages); with two, they idled during each
+#: commit (measured: 200,000 X posts into SQLite, 14.5 s -> 13.0 s with the collector paused).
+IN_FLIGHT_PER_WORKER = 6
 
 _Line = tuple[int, bytes | tuple[str, str]]  # (line number, raw line or (message, where))
 

@@ -8,12 +8,10 @@ rows, so the definitions are tested on small hand-built histories.
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
@@ -38,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from tidewatch.gcpause import collector_paused
 from tidewatch.store import tables as t
 
 ACTIONED = ("removed", "restricted", "geo_blocked")
@@ -345,22 +344,8 @@ class Facts:
     networks_referred: int | None
 
 
-@contextmanager
-def _without_gc() -> Iterator[None]:
-    """Loading facts and building figures make about a million small objects with no
-    reference cycles; the cyclic collector kept rescanning them all as they grew (a third of
-    the report's time over 50,000 referrals) for nothing to collect."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_facts(engine: Engine) -> Facts:
-    with _without_gc(), engine.connect() as conn:
+    with collector_paused(), engine.connect() as conn:
         posts = _post_facts(conn)
         referrals = _referral_rows(conn, posts)
         removals, first = _account_events(conn, posts)
@@ -604,7 +589,7 @@ def build_report(facts: Facts, start: date, end: date) -> dict[str, Any]:
     """The report over [start, end] (whole days, UTC) as plain JSON-able data."""
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
-    with _without_gc():
+    with collector_paused():
         return _build_report(facts, start, end)
 
 

@@ -18,6 +18,7 @@ from functools import partial
 from sqlalchemy import Connection, Engine, insert, text, update
 
 from tidewatch.errors import RecordError
+from tidewatch.gcpause import collector_paused
 from tidewatch.ingest import read_stream
 from tidewatch.ingest.framing import Limits, PeekableStream
 from tidewatch.ingest.parallel import read_stream_parallel
@@ -197,7 +198,7 @@ def _load(
 
     try:
         # One connection for every batch, so its SQLite page cache stays warm between them.
-        with engine.connect() as writer, _sqlite_cache(writer):
+        with collector_paused(), engine.connect() as writer, _sqlite_cache(writer):
             for item in items:
                 if isinstance(item, RecordError):
                     report.errors += 1
