@@ -92,32 +92,39 @@ def _name(pid: int) -> str:
 def run(command: list[str], stdout: int | None = None) -> tuple[float, dict[str, float], str]:
     """(wall seconds, peak MiB of driver / jvm / workers, stdout) of one command."""
     peaks = {"driver": 0.0, "jvm": 0.0, "workers": 0.0}
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        command, stdout=stdout or subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    done = threading.Event()
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=stdout or subprocess.PIPE, stderr=errors, text=True
+        )
+        done = threading.Event()
 
-    def sample() -> None:
-        while not done.is_set():
-            peaks["driver"] = max(peaks["driver"], _rss_kib(process.pid) / 1024)
-            workers = 0.0
-            for pid in _descendants(process.pid):
-                if _name(pid) == "java":
-                    peaks["jvm"] = max(peaks["jvm"], _rss_kib(pid) / 1024)
-                else:
-                    workers += _rss_kib(pid) / 1024
-            peaks["workers"] = max(peaks["workers"], workers)
-            time.sleep(0.2)
+        def sample() -> None:
+            while not done.is_set():
+                peaks["driver"] = max(peaks["driver"], _rss_kib(process.pid) / 1024)
+                workers = 0.0
+                for pid in _descendants(process.pid):
+                    if _name(pid) == "java":
+                        peaks["jvm"] = max(peaks["jvm"], _rss_kib(pid) / 1024)
+                    else:
+                        workers += _rss_kib(pid) / 1024
+                peaks["workers"] = max(peaks["workers"], workers)
+                time.sleep(0.2)
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    out, _ = process.communicate()
-    done.set()
-    thread.join()
-    wall = time.perf_counter() - start
-    if process.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode}")
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        out, _ = process.communicate()
+        done.set()
+        thread.join()
+        wall = time.perf_counter() - start
+        if process.returncode not in (0, 1) or (stdout is None and not (out or "").strip()):
+            # Spark's cause (an OutOfMemoryError, say) is among its log's first errors.
+            errors.seek(0)
+            causes = [line for line in errors if "ERROR" in line or "Error:" in line][:5]
+            raise SystemExit(
+                f"{' '.join(command)} failed after {wall:.0f}s, exit code "
+                f"{process.returncode}:\n" + "".join(causes)
+            )
     return wall, peaks, out or ""
 
 
