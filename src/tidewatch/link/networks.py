@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -317,14 +318,11 @@ def _summarise(
 ) -> Network:
     own_posts = [p for account in members for p in posts_of.get(account, ())]
     times = sorted(p.created_at for p in own_posts if p.created_at)
-    shared = sorted(
-        {
-            str(s)
-            for a in members
-            for s in selectors.get(a, {})
-            if sum(s in selectors.get(b, {}) for b in members) >= 2
-        }
-    )
+    # Selectors held by two members or more, counted in one pass: asking every member of
+    # every member's selectors was quadratic in the network's size (minutes for a network of
+    # thousands of accounts).
+    holders = Counter(s for a in members for s in selectors.get(a, {}))
+    shared = sorted({str(s) for s, count in holders.items() if count >= 2})
     templates = len({cluster_of[p.key] for p in own_posts if p.key in cluster_of})
     links = [
         {
