@@ -59,6 +59,13 @@
       figure.addEventListener("keydown", function (e) { if (e.key === "Enter") { reveal(); } });
     });
   });
+  // A form htmx has just swapped in is bound to its hx-post only once htmx settles it; an
+  // Enter pressed before that would submit it natively, as a GET of the queue page (seen in
+  // the browser tests). Binding it first is idempotent: htmx skips a form already bound.
+  function submitDecision(form) {
+    if (window.htmx) { window.htmx.process(form); }
+    form.requestSubmit();
+  }
   document.addEventListener("keydown", function (event) {
     if (!document.getElementById("queue")) { return; }
     var tag = (event.target.tagName || "").toLowerCase();
@@ -68,7 +75,7 @@
     if (tag === "select") {
       // A select does not submit its form on Enter by itself; in the queue it should.
       var decide = event.target.closest("form.decide");
-      if (event.key === "Enter" && decide) { event.preventDefault(); decide.requestSubmit(); }
+      if (event.key === "Enter" && decide) { event.preventDefault(); submitDecision(decide); }
       return;
     }
     var row = selected();
@@ -79,7 +86,7 @@
       case "a": choose("advert"); break;
       case "n": choose("not_advert"); break;
       case "m": choose("needs_more"); break;
-      case "Enter": if (row) { var form = row.querySelector("form.decide"); if (form) { form.requestSubmit(); } else { return; } } else { return; } break;
+      case "Enter": if (row) { var form = row.querySelector("form.decide"); if (form) { submitDecision(form); } else { return; } } else { return; } break;
       case "o": if (row) { window.location.assign(row.getAttribute("data-href")); } break;
       default: return;
     }
