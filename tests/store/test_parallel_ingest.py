@@ -89,9 +89,7 @@ def test_a_file_no_reader_recognises_is_refused_as_without_workers(tmp_path: Pat
         load_stream(engine, stream, input_name="unknown.jsonl", workers=2)
 
 
-def test_the_collector_is_paused_while_writing_and_resumes_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_collector_is_paused_while_writing_and_resumes_after(tmp_path: Path) -> None:
     source = tmp_path / "posts.jsonl"
     write_input(source)
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")

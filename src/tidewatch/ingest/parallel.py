@@ -187,6 +187,8 @@ def _start_worker(
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
     # The parent's objects are inherited and never freed here; the collector need not scan them.
+    # Workers also inherit the parent's collector state: paused when a store load forks them
+    # (tidewatch.gcpause). Reading, bad records included, left no cycles when checked in process.
     gc.freeze()
     _worker.update(reader=reader, context=context, prepare=prepare, name=context.origin)
 
