@@ -37,6 +37,7 @@ except ImportError:
         raise
     pytest.skip("PySpark is not installed (pip install '.[scale]')", allow_module_level=True)
 
+from tidewatch.scale.home import read_networks  # noqa: E402
 from tidewatch.scale.link import run_link  # noqa: E402
 from tidewatch.scale.scan import read_dataset, run_scan  # noqa: E402
 from tidewatch.scale.session import spark_session  # noqa: E402
@@ -209,17 +210,23 @@ def test_spark_link_gives_the_networks_of_tidewatch_link(
     spark: Any, inputs: list[str], link_out: Path, tmp_path: Path
 ) -> None:
     expected = [_comparable(n) for n in _reference_networks(inputs, tmp_path)]
-    rows = spark.read.parquet(str(link_out / "networks")).collect()
-    got = sorted(
-        (_comparable(json.loads(row.document)) for row in rows),
-        key=lambda n: (-n["size"], n["id"]),
-    )
+    networks, versions = read_networks(link_out)
+    got = [_comparable(n) for n in networks]
+    assert len(versions) == 1
     assert len(expected) >= 5
     assert any(e["kind"] == "template" for n in expected for k in n["links"] for e in k["evidence"])
     assert [n["id"] for n in got] == [n["id"] for n in expected]
     assert got == expected
     members = spark.read.parquet(str(link_out / "membership")).count()
     assert members == sum(n["size"] for n in expected)
+    # A network's links are rows of their own, not part of its one-row document.
+    documents = [
+        json.loads(r.document) for r in spark.read.parquet(str(link_out / "networks")).collect()
+    ]
+    assert all(d["links"] == [] for d in documents)
+    link_rows = spark.read.parquet(str(link_out / "links")).collect()
+    assert len(link_rows) == sum(len(n["links"]) for n in expected)
+    assert {r.network_id for r in link_rows} == {n["id"] for n in expected if n["links"]}
 
 
 def test_ingest_detections_loads_the_scan_and_the_networks_for_the_console(

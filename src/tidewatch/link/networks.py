@@ -126,6 +126,13 @@ class LinkResult:
     selectors: dict[AccountKey, dict[Selector, list[str]]] = field(default_factory=dict)
 
 
+def network_id(members: Iterable[AccountKey]) -> str:
+    """A network's id: a hash of its sorted (platform, account) members, so the same accounts
+    give the same id in every run and in the Spark job."""
+    identity = hashlib.sha256("|".join(f"{p}:{a}" for p, a in members).encode())
+    return f"net-{identity.hexdigest()[:12]}"
+
+
 def account_selectors(
     accounts: Iterable[AccountFacts], posts: Iterable[PostFacts]
 ) -> dict[AccountKey, dict[Selector, list[str]]]:
@@ -336,9 +343,8 @@ def _summarise(
         }
         for a, b, data in sorted(graph.subgraph(members).edges(data=True))
     ]
-    identity = hashlib.sha256("|".join(f"{p}:{a}" for p, a in members).encode()).hexdigest()[:12]
     return Network(
-        id=f"net-{identity}",
+        id=network_id(members),
         accounts=members,
         platforms=sorted({a[0] for a in members}),
         languages=sorted({p.lang for p in own_posts if p.lang}),

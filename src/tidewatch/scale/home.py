@@ -5,7 +5,9 @@ A scan output's ``sources/`` are read again by the same readers and written as
 ``tidewatch ingest`` writes them (idempotent: records already stored are skipped), then its
 ``detections/`` are stored against those posts. A link output's ``networks/`` become one
 link run, as ``tidewatch link`` stores it. Parquet is read here with pyarrow, batch by batch:
-the database's machine needs neither Spark nor the whole output in memory.
+the database's machine needs no Spark, and holds a scan's output one batch at a time; a link
+run is stored as one document, so its networks and their links are held whole, as
+``tidewatch link`` holds them.
 """
 
 from __future__ import annotations
@@ -120,19 +122,38 @@ def load_scan(
     return report
 
 
-def load_networks(engine: Engine, link_out: Path) -> int:
-    """The link job's networks as one link run; returns its id."""
+def read_networks(link_out: Path) -> tuple[list[dict[str, Any]], set[str]]:
+    """(the link job's networks as ``tidewatch link`` writes them, largest first; the model
+    versions they were built from). Each document is joined to its links, which the job
+    writes as rows of their own under ``links/``."""
     import json
 
-    from tidewatch.store.networks import save_link_run
-
-    networks = []
+    networks: dict[str, dict[str, Any]] = {}
     versions = set()
     for rows in _batches(link_out / "networks"):
         for row in rows:
-            networks.append(json.loads(row["document"]))
+            networks[row["id"]] = json.loads(row["document"])
             versions.add(row["model_version"])
-    networks.sort(key=lambda n: (-n["size"], n["id"]))
+    for rows in _batches(link_out / "links"):
+        for row in rows:
+            network = networks.get(row["network_id"])
+            if network is None:
+                raise FormatError(
+                    f"{link_out}: links/ names network {row['network_id']!r},"
+                    " which networks/ does not hold"
+                )
+            network["links"].append(json.loads(row["link"]))
+    for network in networks.values():
+        network["links"].sort(key=lambda link: (link["a"], link["b"]))
+    ordered = sorted(networks.values(), key=lambda n: (-n["size"], n["id"]))
+    return ordered, versions
+
+
+def load_networks(engine: Engine, link_out: Path) -> int:
+    """The link job's networks as one link run; returns its id."""
+    from tidewatch.store.networks import save_link_run
+
+    networks, versions = read_networks(link_out)
     if len(versions) > 1:
         raise FormatError(f"{link_out}: networks of several models: {sorted(versions)}")
     document = {
