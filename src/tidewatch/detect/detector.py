@@ -85,12 +85,13 @@ class Detector:
 
     @classmethod
     def load(cls, path: Path | None = None, *, second_stage: bool = True) -> Detector:
-        """The packaged model (or the one at ``path``), with the second stage when it is
-        packaged, wanted and its embedding engine is installed."""
+        """The packaged model (or the one at ``path``, with the ``embedding.npz`` that
+        ``tidewatch train`` writes beside it), with the second stage when it is there,
+        wanted and its embedding engine is installed."""
         _settle()
-        if path is not None:
-            return cls(model=LinearModel.load(path))
-        detector = _packaged()
+        detector = (
+            _packaged() if path is None else _from_files(path, path.with_name("embedding.npz"))
+        )
         return detector if second_stage else cls(model=detector.model)
 
     @property
@@ -340,14 +341,20 @@ def _featurizer(config: object) -> Featurizer:
 @cache
 def _packaged() -> Detector:
     folder = resources.files("tidewatch.detect")
-    with resources.as_file(folder / MODEL_PATH) as file:
-        if not file.exists():
-            raise FileNotFoundError(f"no trained model at {file}; run `tidewatch train`")
-        model = LinearModel.load(file)
+    with (
+        resources.as_file(folder / MODEL_PATH) as model_file,
+        resources.as_file(folder / SECOND_STAGE_PATH) as second_file,
+    ):
+        return _from_files(model_file, second_file)
+
+
+def _from_files(model_file: Path, second_file: Path) -> Detector:
+    if not model_file.exists():
+        raise FileNotFoundError(f"no trained model at {model_file}; run `tidewatch train`")
+    model = LinearModel.load(model_file)
     second = None
-    with resources.as_file(folder / SECOND_STAGE_PATH) as file:
-        if file.exists() and available():
-            second = SecondStage.load(file)
-            if second.metadata.get("first_stage") != model.metadata.get("version"):
-                second = None  # trained against another first stage: its stacking would be wrong
+    if second_file.exists() and available():
+        second = SecondStage.load(second_file)
+        if second.metadata.get("first_stage") != model.metadata.get("version"):
+            second = None  # trained against another first stage: its stacking would be wrong
     return Detector(model=model, second=second)
