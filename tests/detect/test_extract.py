@@ -93,6 +93,14 @@ def test_a_thousand_word_without_a_currency_is_not_a_price() -> None:
     assert prices(norm("5 mil people crossed, 2 bin kilometres")) == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["20 lakh people left Punjab", "5 lakh log bahar gaye", "٢٠ لاکھ لوگ", "10 लाख लोग विदेश गए"],
+)
+def test_a_lakh_of_people_is_not_a_price(text: str) -> None:
+    assert prices(norm(text)) == []
+
+
 def test_links_handles_and_emails() -> None:
     found = {
         (f.kind, f.value)

@@ -190,6 +190,11 @@ _CURRENCY_AFTER = re.compile(
     rf"\s?(?:(?P<multiplier>{_MULTIPLIER_WORDS})(?!\w)\s?)?(?P<currency>{_CURRENCY_WORDS})(?!\w)"
 )
 _MONEY_AFTER = re.compile(rf"\s?(?P<multiplier>{_MULTIPLIER_WORDS})(?!\w)")
+#: Counted people after a bare lakh: "20 lakh people", "5 lakh log" are not prices.
+_PEOPLE_AFTER = re.compile(
+    r"\s*(?:people|persons|migrants|refugees|families|log|logon|लोग|लोगों|ਲੋਕ|ਲੋਕਾਂ|لوگ|لوگوں|افراد|نفر)(?!\w)",
+    re.IGNORECASE,
+)
 _CURRENCY_BEFORE = re.compile(rf"(?:{_CURRENCY_WORDS})\s?$")
 _WINDOW = 16
 
@@ -305,7 +310,11 @@ def prices(text: str) -> list[Found]:
             word = after.group("currency")
             multiplier = _MULTIPLIERS.get(after.group("multiplier") or "", 1)
             start, end = match.start(), after.end()
-        elif money and money.group("multiplier") in _MONEY_MULTIPLIERS:
+        elif (
+            money
+            and money.group("multiplier") in _MONEY_MULTIPLIERS
+            and not _PEOPLE_AFTER.match(text, money.end())
+        ):
             word = money.group("multiplier")
             multiplier = _MULTIPLIERS[word]
             start, end = match.start(), money.end()
