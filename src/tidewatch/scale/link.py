@@ -553,7 +553,7 @@ def run_link(
     accounts_of = (
         membership.groupBy("net").agg(F.collect_list("account").alias("members")).persist()
     )
-    ids = accounts_of.mapInArrow(network_ids, "net string, id string")
+    id_of_net = accounts_of.mapInArrow(network_ids, "net string, id string")
     networks = (
         accounts_of.join(own_posts, "net", "left")
         .join(shared, "net", "left")
@@ -562,7 +562,7 @@ def run_link(
     )
     network_links = (
         links.join(membership.withColumnRenamed("account", "a"), "a")
-        .join(ids, "net")
+        .join(id_of_net, "net")
         .select(F.col("id").alias("network_id"), "link")
     )
     root = out.rstrip("/")
