@@ -43,6 +43,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # Takes effect only on a new database, before WAL fixes it. 16 KiB pages (SQLite's default
+    # is 4 KiB) cut the pages an ingest writes and splits: 1,000,000 X posts went in 11% faster
+    # (bench/ingest.py; 64 KiB gained 3% more, at the cost of reading more per random row).
+    cursor.execute("PRAGMA page_size=16384")
     # WAL + synchronous=NORMAL survives a killed process (only power loss can drop the last
     # commits), and lets readers (the console) work while an ingest writes.
     cursor.execute("PRAGMA journal_mode=WAL")
