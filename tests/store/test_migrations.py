@@ -64,3 +64,25 @@ def test_0010_copies_the_place_and_selector_reasons_of_existing_detections(
         [],
     ]
     assert stored[0][0]["evidence"] == "+218 91 234 5678"
+
+
+def test_0011_compresses_raw_payloads_with_lz4_on_postgresql(engine: Engine) -> None:
+    raw = b'{"data": [' + b'{"id": "1", "text": "boat"},' * 500 + b"]}"
+    load(engine, [bundle(raw, [post("p1", "boat")])], input_name="page.json")
+    with engine.connect() as conn:
+        assert conn.execute(select(t.source_records.c.raw)).scalar_one() == raw
+        if engine.dialect.name != "postgresql":
+            return
+        method = conn.execute(
+            text("SELECT pg_column_compression(raw) FROM source_records")
+        ).scalar_one()
+    assert method == "lz4"
+
+
+def test_a_new_sqlite_database_has_16_kib_pages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar_one() == 16384
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    engine.dispose()

@@ -24,6 +24,7 @@ from tidewatch.model import (
 from tidewatch.store import load
 from tidewatch.store import tables as t
 from tidewatch.store.repository import AccountRepository, PostRepository, SourceRepository
+from tidewatch.store.writer import KnownAccounts
 
 
 def stamp(text: str) -> Stamp:
@@ -264,3 +265,90 @@ def test_fast_sqlite_time_text_matches_what_sqlalchemy_would_store() -> None:
         datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     ):
         assert _sqlite_utc_text(moment) == bind(moment)
+
+
+def _account_seen(handle: str, raw: bytes, retrieved: str) -> Bundle:
+    account = Account(platform=Platform.X, native_id="a1", handle=handle, display_name=handle)
+    return bundle(raw, [post(raw.decode())], [account], retrieved=retrieved)
+
+
+def test_an_account_renamed_between_batches_of_one_ingest_takes_the_latest_name(
+    engine: Engine,
+) -> None:
+    # One batch per record, so later batches find the account in what earlier ones wrote
+    # (on SQLite, in the ingest's cache of known accounts).
+    report = load(
+        engine,
+        [
+            _account_seen("first", b"1", "2024-01-01T00:00:00+00:00"),
+            _account_seen("second", b"2", "2024-02-01T00:00:00+00:00"),
+            _account_seen("older", b"3", "2023-12-01T00:00:00+00:00"),
+            _account_seen("first", b"4", "2024-03-01T00:00:00+00:00"),
+        ],
+        input_name="f",
+        batch_size=1,
+    )
+    repo = AccountRepository(engine)
+    current = repo.get("x", "a1")
+    assert (report.counts.accounts_new, report.counts.accounts_updated) == (1, 3)
+    # Back to its first name: compared with the February rename, not with January's row.
+    assert current is not None and current.handle == "first"
+    assert [o.handle for o in repo.observations("x", "a1")] == ["older", "first", "second", "first"]
+
+
+def test_a_rename_committed_by_another_connection_during_an_ingest_is_respected(
+    engine: Engine,
+) -> None:
+    """The ingest must not trust what it remembers of an account once someone else wrote."""
+    future = datetime(2030, 1, 1, tzinfo=UTC)
+    batches = []
+
+    def rename_elsewhere(report: object) -> None:
+        batches.append(report)
+        if len(batches) > 1:
+            return
+        with engine.begin() as conn:  # another pooled connection than the ingest's
+            conn.execute(
+                t.accounts.update()
+                .where(t.accounts.c.native_id == "a1")
+                .values(handle="renamed elsewhere", profile_at=future)
+            )
+
+    load(
+        engine,
+        [
+            _account_seen("first", b"1", "2024-01-01T00:00:00+00:00"),
+            _account_seen("second", b"2", "2024-02-01T00:00:00+00:00"),
+        ],
+        input_name="f",
+        batch_size=1,
+        on_batch=rename_elsewhere,
+    )
+    current = AccountRepository(engine).get("x", "a1")
+    # The second sighting is older than the other writer's profile: it only adds an observation.
+    assert current is not None and current.handle == "renamed elsewhere"
+
+
+def test_known_accounts_keep_only_what_committed_and_stay_bounded() -> None:
+    known = KnownAccounts(limit=2)
+    known.check(data_version=1)
+    known.stage(("x", "1"), (1, "t", "h", "n", "b"))
+    assert known.get(("x", "1")) == (1, "t", "h", "n", "b")  # visible to its own batch
+    known.rolled_back()
+    assert known.get(("x", "1")) is None and len(known) == 0
+
+    for number in (1, 2):
+        known.stage(("x", str(number)), (number, "t", "h", "n", "b"))
+    known.committed()
+    assert len(known) == 2
+    known.check(data_version=1)  # nobody else wrote
+    assert known.get(("x", "2")) is not None
+    known.stage(("x", "3"), (3, "t", "h", "n", "b"))
+    known.committed()  # over the limit: start again from this batch's accounts
+    assert len(known) == 1 and known.get(("x", "3")) is not None
+    known.check(data_version=2)  # another connection committed
+    assert len(known) == 0
+
+
+def test_known_accounts_are_refused_on_postgresql() -> None:
+    assert KnownAccounts.usable("sqlite") and not KnownAccounts.usable("postgresql")
