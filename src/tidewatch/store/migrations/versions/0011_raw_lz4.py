@@ -25,7 +25,8 @@ depends_on = None
 
 def _lz4_available() -> bool:
     bind = op.get_bind()
-    if bind.dialect.name != "postgresql" or bind.dialect.server_version_info < (14,):
+    version = bind.dialect.server_version_info
+    if bind.dialect.name != "postgresql" or version is None or version < (14,):
         return False
     # A server built without LZ4 refuses the setting; ask it rather than fail the migration.
     options = bind.exec_driver_sql(
