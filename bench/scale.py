@@ -172,7 +172,9 @@ def main() -> None:
     parser.add_argument(
         "--single", type=int, default=1_000_000, help="largest size for `tidewatch scan`"
     )
-    parser.add_argument("--cores", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--cores", type=int, nargs="*", default=[1, 2], help="Spark cores; none: one process only"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tidewatch-bench-scale-"))
     env_load = os.getloadavg()
