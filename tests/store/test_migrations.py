@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -73,13 +74,18 @@ def test_0011_compresses_raw_payloads_with_lz4_on_postgresql(engine: Engine) -> 
         assert conn.execute(select(t.source_records.c.raw)).scalar_one() == raw
         if engine.dialect.name != "postgresql":
             return
+        methods = conn.execute(
+            text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        ).scalar_one()
+        if "lz4" not in methods:
+            pytest.skip("this PostgreSQL server was built without LZ4; 0011 leaves pglz")
         method = conn.execute(
             text("SELECT pg_column_compression(raw) FROM source_records")
         ).scalar_one()
     assert method == "lz4"
 
 
-def test_a_new_sqlite_database_has_16_kib_pages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_sqlite_database_has_16_kib_pages(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
     migrate(engine)
     with engine.connect() as conn:
