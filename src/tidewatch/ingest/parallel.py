@@ -22,6 +22,7 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import pickle
 import signal
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
@@ -114,7 +115,7 @@ def read_stream_parallel(
         initializer=_start_worker,
         initargs=(reader, context, prepare, os.getpid()),
     )
-    pending: deque[Future[list[Any]]] = deque()
+    pending: deque[Future[bytes]] = deque()
     try:
         for chunk in _chunks(lines, stream.name):
             pending.append(pool.submit(_work, chunk))
@@ -153,9 +154,10 @@ def _chunks(lines: Iterator[tuple[int, bytes | RecordError]], name: str) -> Iter
         yield chunk
 
 
-def _unpack(results: list[Any]) -> Iterator[Any]:
-    """Errors travel as (message, where): pickling a RecordError would drop ``where``."""
-    for item in results:
+def _unpack(results: bytes) -> Iterator[Any]:
+    """A worker's pickled results. Errors travel as (message, where): pickling a
+    RecordError would drop ``where``."""
+    for item in pickle.loads(results):
         if isinstance(item, _Error):
             yield RecordError(item.message, where=item.where)
         else:
@@ -199,7 +201,11 @@ def _start_worker(
     _worker.update(reader=reader, context=context, prepare=prepare, name=context.origin)
 
 
-def _work(chunk: list[_Line]) -> list[Any]:
+def _work(chunk: list[_Line]) -> bytes:
+    """The chunk's results, pickled here rather than by the pool: the pool unpickles what
+    arrives in a thread of the writing process, which then takes the GIL from the writer at
+    any moment (a chunk is about 2 MB of small tuples); as bytes, they are unpickled when
+    the writer asks for them."""
     reader: Reader = _worker["reader"]
     context: ReadContext = _worker["context"]
     prepare: Callable[[Bundle], Any] = _worker["prepare"]
@@ -217,4 +223,4 @@ def _work(chunk: list[_Line]) -> list[Any]:
             continue
         item = _read(reader, unit, context, prepare)
         results.append(_Error(item.message, item.where) if isinstance(item, RecordError) else item)
-    return results
+    return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)

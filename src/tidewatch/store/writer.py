@@ -172,6 +172,9 @@ _MEDIA_COLUMNS = (
     "first_source_id",
 )
 
+# Enum members are given as their ``_value_`` (a plain str): ``.value`` is a Python-level
+# property, and a post has four of them.
+#
 # A prepared account: (fields, observation), where fields are _ACCOUNT_COLUMNS[1:12]
 # (platform .. location; fields[0:2] is the key and fields[2:5] the profile) and observation
 # is _ACCOUNT_OBSERVATION_COLUMNS[3:].
@@ -238,7 +241,7 @@ def _prepare_account(account: Account, to_db: Callable[[datetime], Any]) -> Prep
     m = account.metrics
     return (
         (
-            account.platform.value,
+            account.platform._value_,
             account.native_id,
             account.handle,
             account.display_name,
@@ -254,7 +257,7 @@ def _prepare_account(account: Account, to_db: Callable[[datetime], Any]) -> Prep
             account.handle,
             account.display_name,
             account.bio,
-            account.availability.value,
+            account.availability._value_,
             m.followers,
             m.following,
             m.posts,
@@ -273,9 +276,9 @@ def _prepare_post(post: Post, to_db: Callable[[datetime], Any]) -> PreparedPost:
     m = post.metrics
     return (
         (
-            post.platform.value,
+            post.platform._value_,
             post.native_id,
-            post.kind.value,
+            post.kind._value_,
             post.account_id,
             text,
             post.title,
@@ -295,7 +298,7 @@ def _prepare_post(post: Post, to_db: Callable[[datetime], Any]) -> PreparedPost:
         edited_db if edited else created_db,
         (post.version_id, text, sha, edited_db, edited.raw if edited else None),
         (
-            post.availability.value,
+            post.availability._value_,
             m.likes,
             m.shares,
             m.comments,
@@ -339,12 +342,24 @@ def _same(value: datetime) -> datetime:
     return value
 
 
+#: Texts of recent times (see :func:`_sqlite_utc_text`), emptied when full.
+_SQLITE_TEXTS: dict[datetime, str] = {}
+_SQLITE_TEXTS_LIMIT = 8192
+
+
 def _sqlite_utc_text(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DATETIME stores ("2024-01-01 10:00:00.000000"), for an
-    aware time converted to UTC, as UTCDateTime would bind it; isoformat is done in C."""
-    if value.utcoffset():
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    aware time converted to UTC, as UTCDateTime would bind it.
+
+    Formatting costs 1.5 us; archives repeat times (an author's creation time on every page,
+    a page's retrieval time on each of its posts), so recent texts are kept."""
+    text = _SQLITE_TEXTS.get(value)
+    if text is None:
+        if len(_SQLITE_TEXTS) >= _SQLITE_TEXTS_LIMIT:
+            _SQLITE_TEXTS.clear()
+        utc = value.astimezone(UTC) if value.utcoffset() else value
+        text = _SQLITE_TEXTS[value] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return text
 
 
 def _json_list(value: Sequence[Any]) -> str:
