@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select
@@ -265,6 +266,27 @@ def test_fast_sqlite_time_text_matches_what_sqlalchemy_would_store() -> None:
         datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     ):
         assert _sqlite_utc_text(moment) == bind(moment)
+        assert _sqlite_utc_text(moment) == bind(moment)  # from the cache of recent texts
+
+
+def test_cached_sqlite_time_texts_stay_right_when_the_cache_fills(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta, timezone
+
+    from tidewatch.store import writer
+
+    monkeypatch.setattr(writer, "_SQLITE_TEXTS", {})
+    monkeypatch.setattr(writer, "_SQLITE_TEXTS_LIMIT", 3)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    moments = [start + timedelta(seconds=n) for n in range(10)] * 2
+    texts = [writer._sqlite_utc_text(moment) for moment in moments]
+    assert texts[:10] == [f"2024-01-01 00:00:{n:02d}.000000" for n in range(10)]
+    assert texts[10:] == texts[:10]
+    assert len(writer._SQLITE_TEXTS) <= 3
+    # The same instant written in another zone is the same UTC text.
+    paris = timezone(timedelta(hours=1))
+    assert writer._sqlite_utc_text(start.astimezone(paris)) == "2024-01-01 00:00:00.000000"
 
 
 def _account_seen(handle: str, raw: bytes, retrieved: str) -> Bundle:
