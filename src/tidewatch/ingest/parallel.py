@@ -48,9 +48,11 @@ T = TypeVar("T")
 CHUNK_BYTES = 1 << 20
 CHUNK_LINES = 2000
 #: Chunks in flight per worker: enough to keep workers busy while the caller writes a whole
-#: batch (about 5,000 posts, some six chunks of X pages); with two, they idled during each
-#: commit (measured: 200,000 X posts into SQLite, 14.5 s -> 13.0 s with the collector paused).
-IN_FLIGHT_PER_WORKER = 6
+#: batch (up to 20,000 posts: some 21 chunks of X pages, at about 950 posts a chunk); with
+#: fewer than a batch's worth, they idled during each commit (measured: 200,000 X posts into
+#: SQLite, 14.5 s -> 13.0 s from two to six when batches held 5,000 posts; 24 measured the
+#: same as 12 with batches of 20,000, with more memory).
+IN_FLIGHT_PER_WORKER = 12
 #: Added to the workers' niceness: the writer gets a core whenever it can use one.
 WORKER_NICENESS = 5
 
