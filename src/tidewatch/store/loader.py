@@ -223,7 +223,11 @@ def _load(
 
     try:
         # One connection for every batch, so its SQLite page cache stays warm between them.
-        with collector_paused(), engine.connect() as writer, _sqlite_bulk_settings(writer):
+        with (
+            collector_paused(),
+            engine.connect() as writer,
+            _sqlite_bulk_settings(writer, check_references=after_write is not None),
+        ):
             for item in items:
                 if isinstance(item, RecordError):
                     report.errors += 1
@@ -266,16 +270,24 @@ SQLITE_WAL_AUTOCHECKPOINT_PAGES = 16_384
 
 
 @contextmanager
-def _sqlite_bulk_settings(conn: Connection) -> Iterator[None]:
-    """The ingest connection's page cache and checkpoint interval, restored afterwards (the
-    connection goes back to the pool)."""
+def _sqlite_bulk_settings(conn: Connection, *, check_references: bool) -> Iterator[None]:
+    """The ingest connection's page cache and checkpoint interval, and whether it checks
+    foreign keys, restored afterwards (the connection goes back to the pool).
+
+    Foreign keys are not checked while the writer's batches run, for the reasons given at
+    :func:`_may_write_without_triggers`: 1,000,000 X posts went in 7% faster (49.0 and 48.7 s
+    against 54.1 and 52.1 s). SQLite can only switch them outside a transaction, so with
+    ``after_write`` in the batches (``check_references``) they stay on."""
     if conn.dialect.name != "sqlite":
         yield
         return
     cache = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
     checkpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+    foreign_keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one()
     conn.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
     conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+    if SKIP_REFERENCE_CHECKS and not check_references:
+        conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
     conn.commit()
     try:
         yield
@@ -283,12 +295,14 @@ def _sqlite_bulk_settings(conn: Connection) -> Iterator[None]:
         if not conn.invalidated:
             conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
             conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
+            conn.exec_driver_sql(f"PRAGMA foreign_keys = {int(foreign_keys)}")
             conn.commit()
 
 
-#: Whether PostgreSQL ingests skip the foreign-key triggers where the role may (see
-#: :func:`_may_write_without_triggers`).
-WRITE_WITHOUT_TRIGGERS = True
+#: Whether the writer's batches skip the database's foreign-key checks: on PostgreSQL where
+#: the role may (:func:`_may_write_without_triggers`), on SQLite unless ``after_write`` is
+#: given (:func:`_sqlite_bulk_settings`).
+SKIP_REFERENCE_CHECKS = True
 _REPLICA = "replica"
 _ORIGIN = "origin"
 _INSUFFICIENT_PRIVILEGE = "42501"
@@ -309,7 +323,7 @@ def _may_write_without_triggers(engine: Engine) -> bool:
     The setting is local to each batch's transaction and covers only the writer's
     statements, not ``after_write``'s.
     """
-    if engine.dialect.name != "postgresql" or not WRITE_WITHOUT_TRIGGERS:
+    if engine.dialect.name != "postgresql" or not SKIP_REFERENCE_CHECKS:
         return False
     try:
         with engine.begin() as conn:

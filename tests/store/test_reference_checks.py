@@ -1,5 +1,6 @@
-"""PostgreSQL ingests skip the foreign-key triggers where the role may: every reference is
-still whole, the rows are those an ingest with the triggers gives, and a role that may not
+"""The writer's batches skip the database's foreign-key checks (PostgreSQL: where the role
+may; SQLite: unless detection writes in the same transactions): every reference is still
+whole, the rows are those an ingest with the checks gives, and a PostgreSQL role that may not
 skip them ingests the same rows with them."""
 
 from __future__ import annotations
@@ -7,9 +8,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -18,8 +20,6 @@ from tests.store.test_crash_safety import snapshot
 from tidewatch.ingest import open_input
 from tidewatch.store import IngestReport, loader, make_engine, migrate
 from tidewatch.store import tables as t
-
-pytestmark = pytest.mark.postgres
 
 X_PAGES = sorted((FIXTURES / "x_twitter_v2").glob("twarc2_*.jsonl"))
 #: The tables an ingest writes; each of their foreign keys must find its row.
@@ -72,11 +72,13 @@ def orphans(engine: Engine) -> dict[str, int]:
     return found
 
 
+@pytest.mark.postgres
 def test_the_postgres_role_of_the_tests_may_write_without_triggers(pg_engine: Engine) -> None:
     # The tests connect as a superuser (CI's and this machine's PostgreSQL): the fast path.
     assert loader._may_write_without_triggers(pg_engine)
 
 
+@pytest.mark.postgres
 def test_without_triggers_every_reference_is_whole_and_the_rows_are_the_same(
     pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -87,7 +89,7 @@ def test_without_triggers_every_reference_is_whole_and_the_rows_are_the_same(
     assert len(found) >= 10  # the check covers the ingest's foreign keys
     assert set(found.values()) == {0}, found
 
-    monkeypatch.setattr(loader, "WRITE_WITHOUT_TRIGGERS", False)
+    monkeypatch.setattr(loader, "SKIP_REFERENCE_CHECKS", False)
     for url in postgres_schema_url():
         with_triggers = make_engine(url)
         migrate(with_triggers)
@@ -98,6 +100,7 @@ def test_without_triggers_every_reference_is_whole_and_the_rows_are_the_same(
         with_triggers.dispose()
 
 
+@pytest.mark.postgres
 def test_the_orphan_check_finds_a_reference_to_no_row(pg_engine: Engine) -> None:
     ingest_fixtures(pg_engine)
     with pg_engine.begin() as conn:
@@ -116,6 +119,7 @@ def test_the_orphan_check_finds_a_reference_to_no_row(pg_engine: Engine) -> None
     assert found["post_observations.source_id"] == 0
 
 
+@pytest.mark.postgres
 def test_the_setting_ends_with_each_batch(pg_engine: Engine) -> None:
     ingest_fixtures(pg_engine)
     with pg_engine.connect() as conn:
@@ -147,6 +151,7 @@ def plain_role_engine(pg_engine: Engine) -> Iterator[Engine]:
         admin.dispose()
 
 
+@pytest.mark.postgres
 def test_a_role_that_may_not_skip_triggers_ingests_with_them(
     pg_engine: Engine, plain_role_engine: Engine
 ) -> None:
@@ -164,3 +169,49 @@ def test_a_role_that_may_not_skip_triggers_ingests_with_them(
                 availability="available",
             )
         )
+
+
+def sqlite_engine(path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    return engine
+
+
+def foreign_keys_on(conn: Connection) -> bool:
+    return bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one())
+
+
+def test_sqlite_batches_run_without_reference_checks_and_leave_them_on_after(
+    tmp_path: Path,
+) -> None:
+    engine = sqlite_engine(tmp_path / "tidewatch.db")
+    with engine.connect() as conn:
+        assert foreign_keys_on(conn)
+        with loader._sqlite_bulk_settings(conn, check_references=False):
+            assert not foreign_keys_on(conn)
+        assert foreign_keys_on(conn)
+        with loader._sqlite_bulk_settings(conn, check_references=True):
+            assert foreign_keys_on(conn)
+    engine.dispose()
+
+
+def test_sqlite_without_reference_checks_every_reference_is_whole_and_the_rows_are_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = sqlite_engine(tmp_path / "fast.db")
+    reports = ingest_fixtures(engine)
+    assert sum(r.counts.posts_new for r in reports) > 10
+    found = orphans(engine)
+    assert len(found) >= 10
+    assert set(found.values()) == {0}, found
+    with engine.connect() as conn:
+        assert foreign_keys_on(conn)  # the pooled connection has them back
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+
+    monkeypatch.setattr(loader, "SKIP_REFERENCE_CHECKS", False)
+    checked = sqlite_engine(tmp_path / "checked.db")
+    expected = ingest_fixtures(checked)
+    assert [r.counts for r in reports] == [r.counts for r in expected]
+    assert snapshot(engine) == snapshot(checked)
+    engine.dispose()
+    checked.dispose()
