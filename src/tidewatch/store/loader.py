@@ -316,7 +316,7 @@ def _may_write_without_triggers(engine: Engine) -> bool:
     account and at a source record). The writer makes those references itself, in the same
     transaction as their targets or to rows it has just read, and Tidewatch never deletes a
     post, account or source record, so the checks cannot fail; skipping them took 300,000 X
-    posts from 5,962 to 8,037 posts/s (bench: docs/ingest.md). ``session_replication_role =
+    posts from about 9,100 to about 12,400 posts/s (docs/ingest.md). ``session_replication_role =
     replica`` skips them, as ``pg_restore --disable-triggers`` does; PostgreSQL lets only a
     superuser set it, or a role granted it (PostgreSQL 15: ``GRANT SET ON PARAMETER
     session_replication_role TO ...``). Other roles get the checks, and the same rows.

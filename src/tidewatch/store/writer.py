@@ -351,8 +351,8 @@ def _sqlite_utc_text(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DATETIME stores ("2024-01-01 10:00:00.000000"), for an
     aware time converted to UTC, as UTCDateTime would bind it.
 
-    Formatting costs 1.5 us; archives repeat times (an author's creation time on every page,
-    a page's retrieval time on each of its posts), so recent texts are kept."""
+    Formatting costs 1.5 us, and archives repeat times (an author's creation time on every
+    page that carries the author), so recent texts are kept."""
     text = _SQLITE_TEXTS.get(value)
     if text is None:
         if len(_SQLITE_TEXTS) >= _SQLITE_TEXTS_LIMIT:
