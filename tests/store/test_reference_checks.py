@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import FIXTURES, POSTGRES_URL, postgres_schema_url
@@ -139,8 +138,7 @@ def plain_role_engine(pg_engine: Engine) -> Iterator[Engine]:
         conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
         conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
         conn.execute(text(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
-    url = make_url(str(pg_engine.url.render_as_string(hide_password=False))).set(username=role)
-    engine = make_engine(url.render_as_string(hide_password=False))
+    engine = make_engine(pg_engine.url.set(username=role).render_as_string(hide_password=False))
     try:
         yield engine
     finally:
