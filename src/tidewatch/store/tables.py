@@ -33,6 +33,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from tidewatch.store.payloads import RawPayload
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -77,7 +79,8 @@ source_records = Table(
     Column("retrieved_at", UTCDateTime),
     Column("retrieved_at_raw", Text),
     Column("ingested_at", UTCDateTime, nullable=False),
-    Column("raw", LargeBinary, nullable=False),
+    # Packed as a Zstandard frame where that is smaller (store.payloads, migration 0012).
+    Column("raw", RawPayload, nullable=False),
     Column("ingest_run_id", Integer, ForeignKey("ingest_runs.id")),
 )
 

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from tidewatch.model import Account, Bundle, Post, text_sha256
 from tidewatch.store import tables as t
+from tidewatch.store.payloads import pack
 
 _CHUNK = 900  # keys per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
 
@@ -192,7 +193,7 @@ class PreparedRecord:
     """One source record and what its bundle says, as rows without database ids."""
 
     sha256: str
-    source: Row  # _SOURCE_COLUMNS[1:8]
+    source: Row  # _SOURCE_COLUMNS[1:8], the raw payload packed (store.payloads)
     observed_at: Any  # retrieved_at in database form; None: the time of writing
     errors: list[Row]  # _ERROR_COLUMNS[1:]
     accounts: list[PreparedAccount]
@@ -227,7 +228,7 @@ def prepare_record(bundle: Bundle, to_db: Callable[[datetime], Any]) -> Prepared
             source.origin,
             observed,
             retrieved.raw if retrieved else None,
-            source.raw,
+            pack(source.raw),
         ),
         observed,
         [(e.kind.value, e.resource_type, e.resource_id, e.title, e.detail) for e in source.errors],
