@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tidewatch.errors import FormatError, RecordError
 from tidewatch.ingest import read_input, read_stream
-from tidewatch.ingest.framing import Limits, PeekableStream
+from tidewatch.ingest.framing import Limits, PeekableStream, jsonl_unit
 from tidewatch.model import Bundle
 
 
@@ -62,6 +62,29 @@ def test_invalid_utf8_is_reported_with_its_line_and_byte(tmp_path: Path) -> None
     bundles, errors = results(path)
     assert len(bundles) == 2
     assert str(errors[0]) == f"{path}:2: invalid UTF-8 at byte offset 19 of the line"
+
+
+@settings(max_examples=400)
+@given(
+    st.binary(max_size=12),
+    st.sampled_from([b"", b"0" * 25, b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"]),
+)
+def test_a_line_is_refused_as_invalid_utf8_exactly_when_python_cannot_decode_it(
+    noise: bytes, tricky: bytes
+) -> None:
+    # Parsing relies on orjson to refuse invalid UTF-8 (lone surrogates, code points past
+    # U+10FFFF, overlong forms included) as Python's decoder does; twenty digits take the
+    # standard library's path.
+    raw = b'{"id": 1, "n": ' + (tricky if tricky.isdigit() else b"1")
+    raw += b', "text": "' + noise + (b"" if tricky.isdigit() else tricky) + b'"}'
+    unit = jsonl_unit(raw, "f:1")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        assert isinstance(unit, RecordError)
+        assert str(unit) == f"f:1: invalid UTF-8 at byte offset {error.start} of the line"
+    else:
+        assert not (isinstance(unit, RecordError) and "UTF-8" in str(unit))
 
 
 def test_a_missing_required_field_names_the_field_and_line(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,21 @@ def test_the_collector_is_paused_while_writing_and_resumes_after(tmp_path: Path)
     with open_input(source) as stream, pytest.raises(RuntimeError, match="disk full"):
         load_stream(engine, stream, input_name="posts.jsonl", batch_size=25, on_batch=fail)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    ("item", "written_by"),
+    [
+        (("sha", ("x", "2024-01-01 00:00:00.000000", b"raw", None, 3, 1.5), [()]), b"m"),
+        (("sha", (datetime(2024, 1, 1, tzinfo=UTC),)), b"p"),  # PostgreSQL's rows hold datetimes
+    ],
+)
+def test_results_cross_as_marshal_when_plain_and_pickled_otherwise(
+    item: tuple[object, ...], written_by: bytes
+) -> None:
+    packed = parallel._pack([item, None, item], {1: ("invalid JSON", "posts.jsonl:2")})
+    assert packed[:1] == written_by
+    first, error, last = parallel._unpack(packed)
+    assert first == last == item
+    assert isinstance(error, RecordError)
+    assert str(error) == "posts.jsonl:2: invalid JSON"

@@ -215,11 +215,13 @@ def jsonl_unit(line: bytes, where: str) -> Unit | RecordError | None:
     raw = line.rstrip(b"\r\n")
     if not raw.strip():
         return None
-    bad_encoding = _check_utf8(raw, where)
-    if bad_encoding:
-        return bad_encoding
+    # No separate UTF-8 check (it cost a quarter of parsing a line): orjson refuses invalid
+    # UTF-8 as Python's decoder does, and loads then decodes with Python's, which names
+    # the byte.
     try:
         value = loads(raw)
+    except UnicodeDecodeError as error:
+        return RecordError(f"invalid UTF-8 at byte offset {error.start} of the line", where=where)
     except json.JSONDecodeError as error:
         problem = "truncated JSON" if _is_truncated(error, raw) else "invalid JSON"
         return RecordError(f"{problem}: {error.msg} (column {error.colno})", where=where)

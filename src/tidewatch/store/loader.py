@@ -33,6 +33,7 @@ from tidewatch.store.writer import (
     apply_batch,
     db_time,
     prepare_record,
+    prepare_record_fields,
 )
 
 MAX_ERROR_SAMPLES = 50
@@ -137,14 +138,14 @@ def load_stream(
         )
     items = read_stream_parallel(
         stream,
-        prepare=partial(prepare_record, to_db=db_time(engine.dialect.name)),
+        prepare=partial(prepare_record_fields, to_db=db_time(engine.dialect.name)),
         workers=workers,
         format=format,
         collector=collector,
         limits=limits,
     )
     records: Iterator[RecordError | tuple[PreparedRecord, Bundle | None]] = (
-        item if isinstance(item, RecordError) else (item, None) for item in items
+        item if isinstance(item, RecordError) else (PreparedRecord(*item), None) for item in items
     )
     try:
         return _load(

@@ -237,6 +237,14 @@ def prepare_record(bundle: Bundle, to_db: Callable[[datetime], Any]) -> Prepared
     )
 
 
+def prepare_record_fields(bundle: Bundle, to_db: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """:func:`prepare_record`'s fields as a plain tuple, which ``PreparedRecord(*fields)``
+    makes whole again: what the parsing workers send, since plain data crosses between
+    processes fastest (:mod:`tidewatch.ingest.parallel`)."""
+    r = prepare_record(bundle, to_db)
+    return (r.sha256, r.source, r.observed_at, r.errors, r.accounts, r.posts)
+
+
 def _prepare_account(account: Account, to_db: Callable[[datetime], Any]) -> PreparedAccount:
     created = account.created_at
     m = account.metrics
