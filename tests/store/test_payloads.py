@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -56,3 +57,10 @@ def test_ingest_stores_the_frame_and_every_reader_gets_the_payload(engine: Engin
     assert through_table == PAGE
     assert sha == hashlib.sha256(PAGE).hexdigest()
     assert SourceRepository(engine).raw(sha) == PAGE
+
+
+def test_threads_packing_at_once_each_get_their_own_frames() -> None:
+    payloads = [PAGE.replace(b"boat", b"%05d" % n) for n in range(64)]
+    with ThreadPoolExecutor(8) as pool:
+        frames = list(pool.map(pack, payloads))
+    assert [unpack(frame) for frame in frames] == payloads
