@@ -600,12 +600,11 @@ def _write_accounts(
             new_rows.append((row_id, *fields, first_seen, latest[2], seen_list[0][1]))
             state: tuple[Any, ...] = (row_id, latest[2], *fields[2:5])
         else:
-            state = existing[key]
-            row_id, profile_at, *profile = state
-            ids[key] = row_id
+            state = existing[key]  # (id, profile_at, handle, display_name, bio)
+            row_id = state[0]
             # The profile columns hold the latest sighting; older sightings only add
             # observations.
-            if latest[2] >= profile_at and tuple(profile) != fields[2:5]:
+            if latest[2] >= state[1] and state[2:] != fields[2:5]:
                 renamed.append((*fields[2:5], latest[2], row_id))
                 state = (row_id, latest[2], *fields[2:5])
         if known is not None:
