@@ -46,7 +46,6 @@ can match ``resource_id`` against the posts and accounts it already holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from tidewatch.errors import RecordError
@@ -121,8 +120,10 @@ def best_variant(variants: Any, field: str, bitrate_key: str) -> str:
     return best_url
 
 
-def _unique(values: Iterable[str]) -> tuple[str, ...]:
+def _unique(values: list[str]) -> tuple[str, ...]:
     """Order-preserving de-duplication without empties."""
+    if len(values) == 1:  # most tweets' links and hashtags, without the generator
+        return (values[0],) if values[0] else ()
     return tuple(dict.fromkeys(v for v in values if v))
 
 
@@ -328,8 +329,11 @@ def _entities(tweet: dict[str, Any]) -> tuple[Entities, Entities, Entities]:
     urls: Entities = []
     hashtags: Entities = []
     mentions: Entities = []
-    for path in ("entities", "note_tweet.entities"):
-        entities = f.get(tweet, path)
+    note = tweet.get("note_tweet")
+    for path, entities in (
+        ("entities", tweet.get("entities")),
+        ("note_tweet.entities", note.get("entities") if isinstance(note, dict) else None),
+    ):
         if entities is None:
             continue
         entities = f.as_dict(entities, path)
