@@ -173,9 +173,9 @@ _PICKLE = b"p"
 def _pack(items: list[Any], errors: dict[int, tuple[str, str]]) -> bytes:
     """Results as bytes: the items, with None where ``errors`` holds (message, where).
 
-    marshal writes plain data (tuples, lists, str, bytes, numbers, None) three times faster
-    than pickle, which keeps a table of every object it wrote (an X page's prepared rows:
-    3.2 against 6.6 us a post; reading them back costs about the same). Workers and the
+    marshal writes plain data (tuples, lists, str, bytes, numbers, None) about twice as
+    fast as pickle, which keeps a table of every object it writes (an X page's prepared
+    rows: 3.2 against 6.6 us a post; reading them back costs about the same). Workers and the
     writing process are the same interpreter (forked), which is all marshal asks. Anything
     else (datetimes, prepared for PostgreSQL) is pickled."""
     try:

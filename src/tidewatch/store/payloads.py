@@ -4,8 +4,8 @@ The raw payload is most of what an ingest writes: an X API page is about 110 KB 
 100 posts, 1.1 GB of the 1,000,000 posts of ``bench/ingest.py``. SQLite stores a value as it
 is given, and PostgreSQL compressed it on the server, on the same cores as the parsing
 workers. Packed in the workers (:func:`tidewatch.store.writer.prepare_record`), it crosses
-to the writing process and into the database about eleven times smaller, for some 2 us of a
-worker's CPU a post.
+to the writing process and into the database about eleven times smaller, for about 1.5 us
+of a worker's CPU a post.
 
 The stored form says which it is. A value that begins with Zstandard's frame magic is a
 frame; any other value is the payload itself (small ones, which a frame would not shrink, and
