@@ -73,7 +73,9 @@ def read_stream_parallel(
     collector: str = "",
     limits: Limits | None = None,
 ) -> Generator[T | RecordError, None, None]:
-    """``prepare(bundle)`` or a RecordError for every unit of ``stream``, in input order."""
+    """``prepare(bundle)`` or a RecordError for every unit of ``stream``, in input order.
+    What ``prepare`` returns crosses back fastest as plain data (tuples, lists, str, bytes,
+    numbers, None: see :func:`_pack`)."""
     limits = limits or Limits()
     framing = detect_framing(stream)
     reader = reader_named(format) if format else None
@@ -159,7 +161,7 @@ def _chunks(lines: Iterator[tuple[int, bytes | RecordError]], name: str) -> Iter
 
 def _unpack(results: bytes) -> Iterator[Any]:
     """A worker's results (see :func:`_pack`), in input order."""
-    items, errors = _load(results)
+    items, errors = _read_packed(results)
     for position, item in enumerate(items):
         error = errors.get(position)
         yield item if error is None else RecordError(error[0], where=error[1])
@@ -184,7 +186,7 @@ def _pack(items: list[Any], errors: dict[int, tuple[str, str]]) -> bytes:
         return _PICKLE + pickle.dumps((items, errors), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _load(packed: bytes) -> tuple[list[Any], dict[int, tuple[str, str]]]:
+def _read_packed(packed: bytes) -> tuple[list[Any], dict[int, tuple[str, str]]]:
     body = memoryview(packed)[1:]
     if packed[:1] == _MARSHAL:
         return marshal.loads(body)
