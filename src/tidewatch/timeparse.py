@@ -74,6 +74,10 @@ def maybe_time(value: Any, *, field: str, naive_is_utc: bool = False) -> Stamp |
     """Like :func:`parse_time`, but absent values (None, "") give None."""
     if value is None or value == "":
         return None
+    if type(value) is str:  # a time already seen, without parse_time's checks
+        stamp = _cache.get((value, naive_is_utc))
+        if stamp is not None:
+            return stamp
     return parse_time(value, field=field, naive_is_utc=naive_is_utc)
 
 

@@ -28,39 +28,62 @@ _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
+#: Stands for "not given" where a field's default is made by a factory.
+_NOT_GIVEN: Any = object()
+
 
 def builder(cls: type[M]) -> Callable[..., M]:
     """A constructor for ``cls`` taking its fields as keywords, without validation.
 
-    It sets what ``BaseModel.model_construct`` sets (faster: defaults are resolved once),
-    so the instance compares, hashes, dumps and copies like a validated one."""
-    names = frozenset(cls.model_fields)
-    required = frozenset(name for name, info in cls.model_fields.items() if info.is_required())
-    static: dict[str, Any] = {}
-    factories: dict[str, Callable[[], Any]] = {}
+    It sets what ``BaseModel.model_construct`` sets, so the instance compares, hashes, dumps
+    and copies like a validated one, with one difference: every field counts as set
+    (``model_fields_set``), since the reader decided each one.
+
+    The constructor's source is written here from the model's fields, as ``dataclasses``
+    writes ``__init__``: Python then binds the keywords itself, refusing unknown and missing
+    ones, and the field values go straight into one dict. A generic ``build(**values)``
+    that checked, merged defaults and looked for factories cost about twice as much (0.9 us
+    more a model, four models a post on an X page)."""
+    namespace: dict[str, Any] = {
+        "_cls": cls,
+        "_new": cls.__new__,
+        "_names": frozenset(cls.model_fields),
+        "_NOT_GIVEN": _NOT_GIVEN,
+        "_set_dict": _set_dict,
+        "_set_fields_set": _set_fields_set,
+        "_set_extra": _set_extra,
+        "_set_private": _set_private,
+    }
+    parameters: list[str] = []
+    factories: list[str] = []
     for name, info in cls.model_fields.items():
-        if info.default_factory is not None:
-            factories[name] = info.default_factory  # type: ignore[assignment]
-        elif not info.is_required():
-            static[name] = info.default
-    new = cls.__new__
-
-    def build(**values: Any) -> M:
-        if not (values.keys() <= names and required <= values.keys()):
-            raise TypeError(
-                f"{cls.__name__} takes {sorted(names)} (required {sorted(required)}), "
-                f"got {sorted(values)}"
-            )
-        instance = new(cls)
-        fields = static | values
-        for name, factory in factories.items():
-            if name not in values:
-                fields[name] = factory()
-        _set_dict(instance, fields)
-        _set_fields_set(instance, set(values))
-        _set_extra(instance, None)
-        _set_private(instance, None)
-        return instance
-
-    build.__doc__ = f"{cls.__name__} from checked values (fields: {', '.join(sorted(names))})."
+        if not name.isidentifier() or name.startswith("_"):
+            raise TypeError(f"{cls.__name__}.{name}: not a plain field name")
+        if info.is_required():
+            parameters.append(name)
+        elif info.default_factory is not None:
+            namespace[f"_factory_{name}"] = info.default_factory
+            parameters.append(f"{name}=_NOT_GIVEN")
+            factories.append(f"    if {name} is _NOT_GIVEN:\n        {name} = _factory_{name}()\n")
+        else:
+            namespace[f"_default_{name}"] = info.default
+            parameters.append(f"{name}=_default_{name}")
+    values = ", ".join(f"{name!r}: {name}" for name in cls.model_fields)
+    # What a TypeError for a wrong keyword names (generic models have names like "M[int]").
+    function = f"build_{cls.__name__}" if cls.__name__.isidentifier() else "build"
+    source = (
+        f"def {function}(*, {', '.join(parameters)}):\n"
+        + "".join(factories)
+        + "    instance = _new(_cls)\n"
+        + f"    _set_dict(instance, {{{values}}})\n"
+        + "    _set_fields_set(instance, set(_names))\n"
+        + "    _set_extra(instance, None)\n"
+        + "    _set_private(instance, None)\n"
+        + "    return instance\n"
+    )
+    exec(compile(source, f"<builder of {cls.__qualname__}>", "exec"), namespace)
+    build: Callable[..., M] = namespace[function]
+    build.__doc__ = (
+        f"{cls.__name__} from checked values (fields: {', '.join(sorted(cls.model_fields))})."
+    )
     return build
