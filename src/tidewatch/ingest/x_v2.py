@@ -262,7 +262,9 @@ def _post(tweet: dict[str, Any], handles: dict[str, str], media: dict[str, Media
     tweet_id = f.req_id(tweet, "id")
     history = tweet.get("edit_history_tweet_ids")
     native_id = tweet_id
-    if history is not None:
+    if type(history) is list and len(history) == 1:  # an unedited tweet
+        native_id = f.as_id(history[0], "edit_history_tweet_ids")
+    elif history is not None:
         ids = [
             f.as_id(v, "edit_history_tweet_ids")
             for v in f.as_list(history, "edit_history_tweet_ids")
@@ -326,22 +328,27 @@ Entities = list[dict[str, Any]]
 
 def _entities(tweet: dict[str, Any]) -> tuple[Entities, Entities, Entities]:
     """URL, hashtag and mention entities of the tweet and of its note (long text), merged."""
-    urls: Entities = []
-    hashtags: Entities = []
-    mentions: Entities = []
+    entities = tweet.get("entities")
+    if entities is not None:
+        entities = f.as_dict(entities, "entities")
     note = tweet.get("note_tweet")
-    for path, entities in (
-        ("entities", tweet.get("entities")),
-        ("note_tweet.entities", note.get("entities") if isinstance(note, dict) else None),
-    ):
-        if entities is None:
-            continue
-        entities = f.as_dict(entities, path)
-        for key, found in (("urls", urls), ("hashtags", hashtags), ("mentions", mentions)):
-            value = entities.get(key)
-            if value is not None:
-                found.extend(f.dicts(value, f"{path}.{key}"))
+    noted = note.get("entities") if isinstance(note, dict) else None
+    if noted is not None:
+        noted = f.as_dict(noted, "note_tweet.entities")
+    found: list[Entities] = []
+    for key, field, note_field in _ENTITY_KEYS:
+        items = f.dicts(entities.get(key), field) if entities else []
+        if noted:
+            items = items + f.dicts(noted.get(key), note_field)
+        found.append(items)
+    urls, hashtags, mentions = found
     return urls, hashtags, mentions
+
+
+_ENTITY_KEYS = tuple(
+    (key, f"entities.{key}", f"note_tweet.entities.{key}")
+    for key in ("urls", "hashtags", "mentions")
+)
 
 
 _LINK_KEYS = tuple(
