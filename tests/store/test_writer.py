@@ -374,3 +374,42 @@ def test_known_accounts_keep_only_what_committed_and_stay_bounded() -> None:
 
 def test_known_accounts_are_refused_on_postgresql() -> None:
     assert KnownAccounts.usable("sqlite") and not KnownAccounts.usable("postgresql")
+
+
+def test_hostile_text_and_every_value_kind_round_trip(engine: Engine) -> None:
+    """What the bulk path must carry exactly: the characters COPY's text format escapes (tab,
+    newline, backslash, its null marker), right-to-left and astral text, in plain and JSON
+    columns, next to nulls, booleans, counts and times (PostgreSQL takes rows as binary COPY)."""
+    hostile = 'tab\there\nline \\N back\\slash "quoted" قارب إلى إيطاليا 🚤 \x7f'
+    author = Account(
+        platform=Platform.X,
+        native_id="a1",
+        handle="seller",
+        bio=hostile,
+        links=(f"https://example.org/?q={hostile}",),
+        verified=None,
+        created_at=stamp("2021-04-07T20:50:54+00:00"),
+        metrics=Metrics(followers=0, following=None),
+    )
+    written = post(
+        text=hostile,
+        links=("https://t.me/\\N",),
+        hashtags=(hostile,),
+        created_at=stamp("2024-02-29T23:59:59.999999+00:00"),
+        metrics=Metrics(likes=0, views=2_000_000_000, extra={"bookmarks": 1}),
+    )
+    load(engine, [bundle(hostile.encode(), [written], [author])], input_name="f")
+    stored = PostRepository(engine).get("x", "1")
+    assert stored is not None
+    assert stored.text == hostile and stored.hashtags == (hostile,)
+    assert stored.links == ("https://t.me/\\N",)
+    assert stored.created_at == written.created_at
+    [observed] = PostRepository(engine).observations("x", "1")
+    assert observed.metrics == written.metrics
+    account = AccountRepository(engine).get("x", "a1")
+    assert account is not None
+    assert (account.bio, account.links, account.verified) == (hostile, author.links, None)
+    assert account.created_at == author.created_at
+    assert SourceRepository(engine).raw(hashlib.sha256(hostile.encode()).hexdigest()) == (
+        hostile.encode()
+    )
