@@ -16,6 +16,7 @@ post, so the interpreter's start-up and imports cancel out. It needs valgrind (D
 from __future__ import annotations
 
 import argparse
+import itertools
 import marshal
 import re
 import shutil
@@ -34,7 +35,9 @@ from tidewatch.store.writer import db_time, prepare_record_fields
 def work(path: Path, pages: int) -> None:
     """One worker's work on the first ``pages`` lines of ``path``."""
     with path.open("rb") as lines:
-        chosen = [next(lines) for _ in range(pages)]
+        chosen = list(itertools.islice(lines, pages))
+    if len(chosen) < pages:
+        raise SystemExit(f"{path} has {len(chosen)} lines, fewer than the {pages} asked for")
     reader, context, to_db = reader_named("x_v2"), ReadContext(origin=str(path)), db_time("sqlite")
     for number, line in enumerate(chosen, start=1):
         unit = jsonl_unit(line, f"{path}:{number}")
