@@ -755,6 +755,7 @@ class _Driver:
         self.postgres = self.dialect == "postgresql"
         self.mark = "%s" if self.postgres else "?"
         self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self._sequences: dict[str, str] = {}
 
     def _names(self, columns: Sequence[str]) -> str:
         return ", ".join(self.quote(name) for name in columns)
@@ -765,6 +766,14 @@ class _Driver:
         if self.postgres:
             return f"{self.quote(column)} = ANY(%s)", [list(values)]
         return f"{self.quote(column)} IN ({', '.join('?' * len(values))})", list(values)
+
+    def _chunks(self, values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+        """``values`` in pieces that fit one query. PostgreSQL takes them all in one array
+        parameter: the accounts of a batch in pieces were a scan of the table each (20,000
+        X posts: 18 queries, 200 to 280 ms, against 160 to 190 in one)."""
+        if self.postgres:
+            return [values] if values else []
+        return _chunks(values)
 
     def _select(self, sql: str, params: list[Any]) -> list[Any]:
         self.cursor.execute(sql, params)
@@ -825,17 +834,28 @@ class _Driver:
             return []
         if self.postgres:
             rows = self._select(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [self.quote(table), count],
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                [self._sequence(table), count],
             )
             return [row[0] for row in rows]
         # Safe only under the write lock the batch took with its first insert (module doc).
         [(top,)] = self._select(f"SELECT coalesce(max(id), 0) FROM {self.quote(table)}", [])
         return range(top + 1, top + 1 + count)
 
+    def _sequence(self, table: str) -> str:
+        """The sequence behind ``table``'s id, looked up once: inside ``nextval`` the lookup ran
+        for every id (20,000 ids: 150 ms against 20)."""
+        sequence = self._sequences.get(table)
+        if sequence is None:
+            [(sequence,)] = self._select(
+                "SELECT pg_get_serial_sequence(%s, 'id')", [self.quote(table)]
+            )
+            self._sequences[table] = sequence
+        return sequence
+
     def existing_values(self, table: str, column: str, values: list[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(values):
+        for chunk in self._chunks(values):
             where, params = self._in(column, chunk)
             found.update(
                 row[0]
@@ -847,7 +867,7 @@ class _Driver:
 
     def ids_by_value(self, table: str, column: str, values: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for chunk in _chunks(values):
+        for chunk in self._chunks(values):
             where, params = self._in(column, chunk)
             found.update(
                 self._select(
@@ -868,7 +888,7 @@ class _Driver:
         columns = self._names(("native_id", "id", *extra))
         found: dict[tuple[str, str], tuple[Any, ...]] = {}
         for platform, native_ids in by_platform.items():
-            for chunk in _chunks(native_ids):
+            for chunk in self._chunks(native_ids):
                 where, params = self._in("native_id", chunk)
                 rows = self._select(
                     f"SELECT {columns} FROM {self.quote(table)} "
@@ -882,7 +902,7 @@ class _Driver:
     def pairs(self, table: str, column: str, post_ids: list[int]) -> set[tuple[int, str]]:
         """(post_id, column) of the rows of ``table`` that belong to ``post_ids``."""
         found: set[tuple[int, str]] = set()
-        for chunk in _chunks(post_ids):
+        for chunk in self._chunks(post_ids):
             where, params = self._in("post_id", chunk)
             found.update(
                 (row[0], row[1])
