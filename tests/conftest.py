@@ -98,3 +98,13 @@ def engine(database_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """A migrated, empty PostgreSQL database, for what only PostgreSQL does."""
+    for url in postgres_schema_url():
+        engine = make_engine(url)
+        migrate(engine)
+        yield engine
+        engine.dispose()

@@ -34,15 +34,6 @@ INGEST_TABLES = (
 )
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    for url in postgres_schema_url():
-        engine = make_engine(url)
-        migrate(engine)
-        yield engine
-        engine.dispose()
-
-
 def ingest_fixtures(engine: Engine) -> list[IngestReport]:
     reports = []
     for path in X_PAGES:
@@ -72,19 +63,19 @@ def orphans(engine: Engine) -> dict[str, int]:
 
 
 @pytest.mark.postgres
-def test_the_postgres_role_of_the_tests_may_write_without_triggers(pg_engine: Engine) -> None:
+def test_the_postgres_role_of_the_tests_may_write_without_triggers(postgres_engine: Engine) -> None:
     # The tests connect as a superuser (CI's and this machine's PostgreSQL): the fast path.
-    assert loader._may_write_without_triggers(pg_engine)
+    assert loader._may_write_without_triggers(postgres_engine)
 
 
 @pytest.mark.postgres
 def test_without_triggers_every_reference_is_whole_and_the_rows_are_the_same(
-    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reports = ingest_fixtures(pg_engine)
+    reports = ingest_fixtures(postgres_engine)
     assert sum(r.counts.posts_new for r in reports) > 10
     assert sum(r.counts.accounts_new for r in reports) > 5
-    found = orphans(pg_engine)
+    found = orphans(postgres_engine)
     assert len(found) >= 10  # the check covers the ingest's foreign keys
     assert set(found.values()) == {0}, found
 
@@ -95,14 +86,14 @@ def test_without_triggers_every_reference_is_whole_and_the_rows_are_the_same(
         assert not loader._may_write_without_triggers(with_triggers)
         expected = ingest_fixtures(with_triggers)
         assert [r.counts for r in reports] == [r.counts for r in expected]
-        assert snapshot(pg_engine) == snapshot(with_triggers)
+        assert snapshot(postgres_engine) == snapshot(with_triggers)
         with_triggers.dispose()
 
 
 @pytest.mark.postgres
-def test_the_orphan_check_finds_a_reference_to_no_row(pg_engine: Engine) -> None:
-    ingest_fixtures(pg_engine)
-    with pg_engine.begin() as conn:
+def test_the_orphan_check_finds_a_reference_to_no_row(postgres_engine: Engine) -> None:
+    ingest_fixtures(postgres_engine)
+    with postgres_engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         source_id = conn.execute(select(t.source_records.c.id).limit(1)).scalar_one()
         conn.execute(
@@ -113,24 +104,24 @@ def test_the_orphan_check_finds_a_reference_to_no_row(pg_engine: Engine) -> None
                 availability="available",
             )
         )
-    found = orphans(pg_engine)
+    found = orphans(postgres_engine)
     assert found["post_observations.post_id"] == 1
     assert found["post_observations.source_id"] == 0
 
 
 @pytest.mark.postgres
-def test_the_setting_ends_with_each_batch(pg_engine: Engine) -> None:
-    ingest_fixtures(pg_engine)
-    with pg_engine.connect() as conn:
+def test_the_setting_ends_with_each_batch(postgres_engine: Engine) -> None:
+    ingest_fixtures(postgres_engine)
+    with postgres_engine.connect() as conn:
         role = conn.exec_driver_sql("SHOW session_replication_role").scalar_one()
     assert role == "origin"
 
 
 @pytest.fixture
-def plain_role_engine(pg_engine: Engine) -> Iterator[Engine]:
-    """An engine on the same schema as ``pg_engine``, as a role that is no superuser."""
+def plain_role_engine(postgres_engine: Engine) -> Iterator[Engine]:
+    """An engine on the same schema as ``postgres_engine``, as a role that is no superuser."""
     role = f"tw_plain_{uuid.uuid4().hex[:10]}"
-    with pg_engine.connect() as conn:
+    with postgres_engine.connect() as conn:
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as conn:
@@ -138,7 +129,9 @@ def plain_role_engine(pg_engine: Engine) -> Iterator[Engine]:
         conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
         conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
         conn.execute(text(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
-    engine = make_engine(pg_engine.url.set(username=role).render_as_string(hide_password=False))
+    engine = make_engine(
+        postgres_engine.url.set(username=role).render_as_string(hide_password=False)
+    )
     try:
         yield engine
     finally:
@@ -151,12 +144,12 @@ def plain_role_engine(pg_engine: Engine) -> Iterator[Engine]:
 
 @pytest.mark.postgres
 def test_a_role_that_may_not_skip_triggers_ingests_with_them(
-    pg_engine: Engine, plain_role_engine: Engine
+    postgres_engine: Engine, plain_role_engine: Engine
 ) -> None:
     assert not loader._may_write_without_triggers(plain_role_engine)
     reports = ingest_fixtures(plain_role_engine)
     assert sum(r.counts.posts_new for r in reports) > 10
-    assert set(orphans(pg_engine).values()) == {0}
+    assert set(orphans(postgres_engine).values()) == {0}
     # The triggers are on for this role: a reference to no post is refused.
     with pytest.raises(IntegrityError, match="foreign key"), plain_role_engine.begin() as conn:
         conn.execute(

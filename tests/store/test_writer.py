@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from tidewatch.model import (
     Account,
@@ -25,7 +26,7 @@ from tidewatch.model import (
 from tidewatch.store import load
 from tidewatch.store import tables as t
 from tidewatch.store.repository import AccountRepository, PostRepository, SourceRepository
-from tidewatch.store.writer import KnownAccounts
+from tidewatch.store.writer import KnownAccounts, _Driver
 
 
 def stamp(text: str) -> Stamp:
@@ -351,29 +352,117 @@ def test_a_rename_committed_by_another_connection_during_an_ingest_is_respected(
     assert current is not None and current.handle == "renamed elsewhere"
 
 
+def test_later_batches_of_one_ingest_do_not_select_their_accounts_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[list[tuple[str, str]]] = []
+    select_existing = _Driver.existing_by_key
+
+    def recording(
+        self: _Driver, table: str, keys: list[tuple[str, str]], extra: tuple[str, ...]
+    ) -> dict[tuple[str, str], tuple[Any, ...]]:
+        if table == "accounts":
+            asked.append(list(keys))
+        return select_existing(self, table, keys, extra)
+
+    monkeypatch.setattr(_Driver, "existing_by_key", recording)
+    load(
+        engine,
+        [
+            _account_seen("first", b"1", "2024-01-01T00:00:00+00:00"),
+            _account_seen("second", b"2", "2024-02-01T00:00:00+00:00"),
+            _account_seen("third", b"3", "2024-03-01T00:00:00+00:00"),
+        ],
+        input_name="f",
+        batch_size=1,
+    )
+    # Only the first batch had to look: later ones knew the account from what it wrote.
+    assert asked == [[("x", "a1")], [], []]
+    current = AccountRepository(engine).get("x", "a1")
+    assert current is not None and current.handle == "third"
+
+
 def test_known_accounts_keep_only_what_committed_and_stay_bounded() -> None:
     known = KnownAccounts(limit=2)
-    known.check(data_version=1)
+    known.check(1, 2)
     known.stage(("x", "1"), (1, "t", "h", "n", "b"))
     assert known.get(("x", "1")) == (1, "t", "h", "n", "b")  # visible to its own batch
     known.rolled_back()
     assert known.get(("x", "1")) is None and len(known) == 0
 
+    known.check(1, 2)
     for number in (1, 2):
         known.stage(("x", str(number)), (number, "t", "h", "n", "b"))
     known.committed()
     assert len(known) == 2
-    known.check(data_version=1)  # nobody else wrote
+    known.check(2, 3)  # the stamp the last batch expected: nobody else wrote
     assert known.get(("x", "2")) is not None
     known.stage(("x", "3"), (3, "t", "h", "n", "b"))
     known.committed()  # over the limit: start again from this batch's accounts
     assert len(known) == 1 and known.get(("x", "3")) is not None
-    known.check(data_version=2)  # another connection committed
+    known.check(5, 6)  # another stamp: someone else wrote
     assert len(known) == 0
 
 
-def test_known_accounts_are_refused_on_postgresql() -> None:
-    assert KnownAccounts.usable("sqlite") and not KnownAccounts.usable("postgresql")
+def test_known_accounts_forget_everything_when_the_database_cannot_vouch() -> None:
+    known = KnownAccounts()
+    known.check(1, 2)
+    known.stage(("x", "1"), (1, "t", "h", "n", "b"))
+    known.committed()
+    known.check(None, None)  # e.g. another PostgreSQL transaction was open
+    assert len(known) == 0
+    known.stage(("x", "1"), (1, "t", "h", "n", "b"))
+    known.committed()
+    known.check(3, 4)  # after a batch that could not vouch, no stamp is trusted
+    assert len(known) == 0
+    known.stage(("x", "1"), (1, "t", "h", "n", "b"))
+    known.committed()
+    known.rolled_back()  # a failed batch: the next one starts afresh
+    known.check(4, 5)
+    assert len(known) == 0
+
+
+def _stamps(conn: Connection) -> tuple[object | None, object | None]:
+    """A batch's stamps, as the ingest's connection reads them at a transaction's start."""
+    with conn.begin():
+        if conn.dialect.name == "sqlite":
+            # The ingest reads SQLite's under the write lock its first insert takes.
+            conn.execute(
+                t.ingest_runs.insert().values(
+                    input_name="stamp", started_at=datetime.now(UTC), status="running"
+                )
+            )
+        return _Driver(conn).quiet_stamps()
+
+
+def test_stamps_follow_on_only_while_nobody_else_writes(engine: Engine) -> None:
+    """What lets the ingest trust its cache of accounts between batches, on both databases."""
+    with engine.connect() as ingest:
+        first_stamp, expected = _stamps(ingest)
+        assert first_stamp is not None
+        assert _stamps(ingest)[0] == expected  # nobody else wrote in between
+        following = _stamps(ingest)[1]
+
+        with engine.connect() as other:  # another connection writes and commits
+            other.execute(
+                t.users.insert().values(
+                    username="someone", role="analyst", created_at=datetime.now(UTC)
+                )
+            )
+            other.commit()
+        assert _stamps(ingest)[0] != following
+
+
+@pytest.mark.postgres
+def test_an_open_transaction_elsewhere_stops_postgresql_vouching(postgres_engine: Engine) -> None:
+    """A writer that took its transaction id before the batch and commits after the batch read
+    accounts would be invisible to the sequence of ids: the snapshot shows it instead. (On
+    SQLite the batch's write lock admits no other writer.)"""
+    with postgres_engine.connect() as ingest, postgres_engine.connect() as other:
+        other.exec_driver_sql("SELECT pg_current_xact_id()")  # takes an id, stays open
+        assert _stamps(ingest) == (None, None)
+        other.rollback()
+        assert _stamps(ingest)[0] is not None
 
 
 def test_hostile_text_and_every_value_kind_round_trip(engine: Engine) -> None:

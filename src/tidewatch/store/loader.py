@@ -185,7 +185,7 @@ def _load(
     bundles: list[Bundle] = []
     batch_posts = 0
     statistics = _Statistics(engine)
-    known_accounts = KnownAccounts() if KnownAccounts.usable(dialect) else None
+    known_accounts = KnownAccounts()
     without_triggers = _may_write_without_triggers(engine)
 
     def flush(writer: Connection) -> None:
@@ -208,11 +208,9 @@ def _load(
                 if after_write:
                     after_write(writer, bundles)
         except BaseException:
-            if known_accounts is not None:
-                known_accounts.rolled_back()
+            known_accounts.rolled_back()
             raise
-        if known_accounts is not None:
-            known_accounts.committed()
+        known_accounts.committed()
         report.counts.add(counts)
         statistics.written(
             counts.posts_new + counts.accounts_new + counts.records - counts.records_skipped
