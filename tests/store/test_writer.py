@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from tidewatch.model import (
 )
 from tidewatch.store import load
 from tidewatch.store import tables as t
+from tidewatch.store.loader import IngestReport
 from tidewatch.store.repository import AccountRepository, PostRepository, SourceRepository
 from tidewatch.store.writer import KnownAccounts, _Driver
 
@@ -423,16 +425,11 @@ def test_known_accounts_forget_everything_when_the_database_cannot_vouch() -> No
 
 
 def _stamps(conn: Connection) -> tuple[object | None, object | None]:
-    """A batch's stamps, as the ingest's connection reads them at a transaction's start."""
+    """A batch's stamps, read as apply_batch reads them: under the write lock."""
     with conn.begin():
-        if conn.dialect.name == "sqlite":
-            # The ingest reads SQLite's under the write lock its first insert takes.
-            conn.execute(
-                t.ingest_runs.insert().values(
-                    input_name="stamp", started_at=datetime.now(UTC), status="running"
-                )
-            )
-        return _Driver(conn).quiet_stamps()
+        db = _Driver(conn)
+        db.take_write_lock()
+        return db.quiet_stamps()
 
 
 def test_stamps_follow_on_only_while_nobody_else_writes(engine: Engine) -> None:
@@ -463,6 +460,44 @@ def test_an_open_transaction_elsewhere_stops_postgresql_vouching(postgres_engine
         assert _stamps(ingest) == (None, None)
         other.rollback()
         assert _stamps(ingest)[0] is not None
+
+
+def test_two_ingests_of_overlapping_files_at_once_both_succeed(engine: Engine) -> None:
+    """Two analysts load overlapping archives at the same moment: each record, account and post
+    is written once, by whichever ingest got there first, and neither fails on a unique key
+    (on PostgreSQL, batches wait for each other as SQLite's write lock makes them)."""
+    authors = [Account(platform=Platform.X, native_id=f"a{n}", handle=f"h{n}") for n in range(20)]
+    records = [
+        bundle(f"page {n}".encode(), [post(str(n), f"text {n}")], authors[n % 7 : n % 7 + 5])
+        for n in range(60)
+    ]
+    reports: list[IngestReport] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def ingest(items: list[Bundle]) -> None:
+        start.wait()
+        try:
+            reports.append(load(engine, items, input_name="f", batch_size=3))
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [
+        threading.Thread(target=ingest, args=(records,)),
+        threading.Thread(target=ingest, args=(records[::-1],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert sum(r.counts.records - r.counts.records_skipped for r in reports) == len(records)
+    assert sum(r.counts.posts_new for r in reports) == len(records)
+    assert sum(r.counts.accounts_new for r in reports) == len({a.native_id for a in authors[:11]})
+    counts = table_counts(engine)
+    assert (counts["source_records"], counts["posts"], counts["accounts"]) == (60, 60, 11)
+    assert counts["account_observations"] == 60 * 5 and counts["post_observations"] == 60
 
 
 def test_hostile_text_and_every_value_kind_round_trip(engine: Engine) -> None:

@@ -21,9 +21,10 @@ uninterrupted run. Work is done per batch with set-based queries, not per post, 
 driver's own cursor: COPY on PostgreSQL, executemany on SQLite.
 
 New rows get their ids before they are inserted, so nothing is read back: on PostgreSQL from
-the table's sequence, on SQLite as ``max(id) + 1 ...``, which is safe because the batch's
-first statement (the insert of its source records) took SQLite's single write lock, and no
-other connection can add rows until the batch commits.
+the table's sequence, on SQLite as ``max(id) + 1 ...``, which is safe because each batch
+first takes the write lock (:meth:`_Driver.take_write_lock`), and no other connection can add
+rows until the batch commits. The lock also makes what a batch finds stored stay true until
+it commits, so concurrent ingests of overlapping files both succeed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from tidewatch.store import tables as t
 from tidewatch.store.payloads import pack
 
 _CHUNK = 900  # keys per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
+#: The PostgreSQL advisory lock that lets one batch be written at a time (a constant of
+#: Tidewatch's: "TWBATCH" as a number).
+_WRITE_LOCK = 0x5457_4241_5443_48
 
 #: Values as the driver takes them: a row of one table, in the column order of its INSERT.
 Row = tuple[Any, ...]
@@ -463,8 +467,8 @@ def apply_batch(
     db = _Driver(conn)
     if batch.dialect != db.dialect:
         raise ValueError(f"a batch prepared for {batch.dialect} cannot be written to {db.dialect}")
-    if known_accounts is not None and db.postgres:
-        # Before anything else: the stamp is read as the transaction starts.
+    db.take_write_lock()
+    if known_accounts is not None:
         known_accounts.check(*db.quiet_stamps())
     counts = BatchCounts(records=len(batch.records))
     now = db.to_db(datetime.now(UTC))
@@ -472,9 +476,6 @@ def apply_batch(
     counts.records_skipped = len(batch.records) - len(fresh)
     if not fresh:
         return counts
-    if known_accounts is not None and not db.postgres:
-        # Read under the write lock the source insert took: no one can commit until we do.
-        known_accounts.check(*db.quiet_stamps())
 
     accounts: dict[tuple[str, str], list[_Sighting]] = {}
     posts: dict[tuple[str, str], list[_Sighting]] = {}
@@ -509,8 +510,8 @@ def _insert_sources(
     new = [record for sha, record in by_sha.items() if sha not in stored]
     if not new:
         return []
-    # The first write of the batch: on SQLite it takes the write lock that makes the
-    # max(id) allocation below safe, so its own ids are read back (a few hundred at most).
+    # On SQLite the records take their ids from the table and are read back (a few hundred
+    # at most).
     if db.dialect == "sqlite":
         db.insert(
             "source_records",
@@ -828,12 +829,25 @@ class _Driver:
             f"UPDATE {self.quote(table)} SET {sets} WHERE id = {self.mark}", rows
         )
 
+    def take_write_lock(self) -> None:
+        """Wait until no other batch is being written, and hold that until this transaction
+        ends, before the batch reads what is stored: otherwise two ingests of overlapping
+        files both found a record, post or account missing, and the second failed on the
+        unique key when it inserted it. Parsing is not held up, only writing.
+
+        SQLite has one write lock, which its first write would take: ``BEGIN IMMEDIATE`` takes
+        it now (unless the caller's transaction already wrote, and so holds it). PostgreSQL:
+        an advisory lock held until the transaction ends."""
+        if self.postgres:
+            self._select("SELECT pg_advisory_xact_lock(%s)", [_WRITE_LOCK])
+        elif not self.cursor.connection.in_transaction:
+            self.cursor.execute("BEGIN IMMEDIATE")
+
     def quiet_stamps(self) -> tuple[object | None, object | None]:
         """(this transaction's stamp, the stamp the next one shows if no other connection
         writes in between); None where the database cannot vouch for that.
 
-        SQLite: ``PRAGMA data_version``, which changes when another connection commits (read
-        under the batch's write lock). PostgreSQL: this transaction's id, assigned here, if
+        SQLite: ``PRAGMA data_version``, which changes when another connection commits. PostgreSQL: this transaction's id, assigned here, if
         every earlier transaction id had ended and none was assigned since the statement's
         snapshot; the next batch then vouches for the time between by having the very next
         id. Any other writer takes an id of its own, so it breaks the sequence, and a
@@ -862,7 +876,7 @@ class _Driver:
                 [self._sequence(table), count],
             )
             return [row[0] for row in rows]
-        # Safe only under the write lock the batch took with its first insert (module doc).
+        # Safe only under the write lock the batch took first (module doc).
         [(top,)] = self._select(f"SELECT coalesce(max(id), 0) FROM {self.quote(table)}", [])
         return range(top + 1, top + 1 + count)
 
