@@ -67,7 +67,7 @@ def _parse_text(value: str, *, field: str, naive_is_utc: bool) -> Stamp:
         if not naive_is_utc:
             raise RecordError(f"{field}: time {value!r} has no time zone")
         moment = moment.replace(tzinfo=UTC)
-    return _stamp(utc=moment.astimezone(UTC), raw=value)
+    return _stamp(utc=moment if moment.tzinfo is UTC else moment.astimezone(UTC), raw=value)
 
 
 def maybe_time(value: Any, *, field: str, naive_is_utc: bool = False) -> Stamp | None:

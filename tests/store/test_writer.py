@@ -267,6 +267,9 @@ def test_fast_sqlite_time_text_matches_what_sqlalchemy_would_store() -> None:
         datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
         datetime(2024, 1, 2, 3, 4, 5, 678, tzinfo=timezone(timedelta(hours=3))),
         datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2024, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2024, 3, 1, 1, 30, 0, 1, tzinfo=timezone(timedelta(hours=-8))),
+        datetime(999, 1, 1, tzinfo=UTC),
     ):
         assert _sqlite_utc_text(moment) == bind(moment)
         assert _sqlite_utc_text(moment) == bind(moment)  # from the cache of recent texts

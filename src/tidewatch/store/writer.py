@@ -371,7 +371,15 @@ def _sqlite_utc_text(value: datetime) -> str:
         if len(_SQLITE_TEXTS) >= _SQLITE_TEXTS_LIMIT:
             _SQLITE_TEXTS.clear()
         utc = value.astimezone(UTC) if value.utcoffset() else value
-        text = _SQLITE_TEXTS[value] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        # isoformat's own choice of precision, its "+00:00" cut off: a third of the cost of
+        # replace(tzinfo=None) and a named precision (0.8 against 2.6 us), which every post
+        # paid once its times stopped repeating.
+        text = utc.isoformat(" ")
+        if utc.tzinfo is not None:
+            text = text[:-6]
+        if len(text) == 19:  # whole seconds: isoformat leaves out the fraction
+            text += ".000000"
+        _SQLITE_TEXTS[value] = text
     return text
 
 
