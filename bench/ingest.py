@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -71,19 +72,38 @@ WORDS = [
 ]
 
 
+#: Post ``number`` was made this long after START_MS: 1,000,000 posts span a year.
+STEP_MS = 31_536
+START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+#: Where X's ids count milliseconds from (a "snowflake" id is the time it was made, in its
+#: upper bits, then a machine and a sequence number).
+SNOWFLAKE_EPOCH_MS = 1_288_834_974_657
+
+
+def made_at_ms(number: int) -> int:
+    return START_MS + number * STEP_MS
+
+
+def tweet_id(number: int) -> str:
+    """The id X would give post ``number``: its time, as every real id in the fixtures carries
+    it, so ids and times rise together as in a real archive."""
+    return str(((made_at_ms(number) - SNOWFLAKE_EPOCH_MS) << 22) | (number % 4096))
+
+
 def tweet(rng: random.Random, number: int, author: str) -> dict[str, object]:
     words = rng.choices(WORDS, k=rng.randint(8, 30))
     phone = f"+44 7700 900{number % 1000:03d}"
     body = " ".join(words) + f" {phone}"
-    tweet_id = str(1_500_000_000_000_000_000 + number)
+    made = datetime.fromtimestamp(made_at_ms(number) / 1000, UTC)
+    record_id = tweet_id(number)
     record: dict[str, object] = {
-        "id": tweet_id,
+        "id": record_id,
         "text": body,
         "author_id": author,
-        "created_at": f"2024-{1 + number % 12:02d}-{1 + number % 28:02d}T{number % 24:02d}:00:00.000Z",
+        "created_at": made.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "lang": "en",
-        "conversation_id": tweet_id,
-        "edit_history_tweet_ids": [tweet_id],
+        "conversation_id": record_id,
+        "edit_history_tweet_ids": [record_id],
         "possibly_sensitive": False,
         "reply_settings": "everyone",
         "source": "Twitter for Android",
@@ -107,9 +127,7 @@ def tweet(rng: random.Random, number: int, author: str) -> dict[str, object]:
         },
     }
     if number % 10 == 0:
-        record["referenced_tweets"] = [
-            {"type": "replied_to", "id": str(1_500_000_000_000_000_000 + number - 1)}
-        ]
+        record["referenced_tweets"] = [{"type": "replied_to", "id": tweet_id(number - 1)}]
     return record
 
 

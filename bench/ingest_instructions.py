@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from ingest import PER_PAGE, generate
+from tidewatch.gcpause import collector_paused
 from tidewatch.ingest import reader_named
 from tidewatch.ingest.base import ReadContext, Unit
 from tidewatch.ingest.framing import jsonl_unit
@@ -39,11 +40,13 @@ def work(path: Path, pages: int) -> None:
     if len(chosen) < pages:
         raise SystemExit(f"{path} has {len(chosen)} lines, fewer than the {pages} asked for")
     reader, context, to_db = reader_named("x_v2"), ReadContext(origin=str(path)), db_time("sqlite")
-    for number, line in enumerate(chosen, start=1):
-        unit = jsonl_unit(line, f"{path}:{number}")
-        if not isinstance(unit, Unit):
-            raise SystemExit(f"line {number} of {path} did not parse: {unit}")
-        marshal.dumps(prepare_record_fields(reader.read(unit, context), to_db))
+    # As in a worker forked by a store load, which inherits the paused collector.
+    with collector_paused():
+        for number, line in enumerate(chosen, start=1):
+            unit = jsonl_unit(line, f"{path}:{number}")
+            if not isinstance(unit, Unit):
+                raise SystemExit(f"line {number} of {path} did not parse: {unit}")
+            marshal.dumps(prepare_record_fields(reader.read(unit, context), to_db))
 
 
 def instructions(path: Path, pages: int) -> int:
