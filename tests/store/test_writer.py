@@ -237,13 +237,23 @@ def test_links_hashtags_and_extra_counts_round_trip(engine: Engine) -> None:
     assert PostRepository(engine).observations("x", "1")[0].metrics.extra == {"bookmarks": 5}
 
 
-def test_a_large_ingest_keeps_postgres_planner_statistics_fresh(engine: Engine) -> None:
+def test_a_large_ingest_keeps_postgres_planner_statistics_fresh(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if engine.dialect.name != "postgresql":
         return  # SQLite plans without statistics: nothing to keep fresh
     from sqlalchemy import text
 
-    records = [bundle(f"page-{n}".encode(), [post(str(n), f"text {n}")]) for n in range(6_000)]
+    asked = _record_account_lookups(monkeypatch)
+    author = Account(platform=Platform.X, native_id="a1", handle="seller")
+    records = [
+        bundle(f"page-{n}".encode(), [post(str(n), f"text {n}")], [author]) for n in range(6_000)
+    ]
     load(engine, records, input_name="big")
+    # ANALYZE ran in a batch's own transaction, so later batches still trusted what the
+    # ingest remembered of its one account.
+    assert [len(keys) for keys in asked] == [1] + [0] * (len(asked) - 1)
+    assert len(asked) == 12
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_stat_clear_snapshot()"))
         analysed = conn.execute(
@@ -357,9 +367,8 @@ def test_a_rename_committed_by_another_connection_during_an_ingest_is_respected(
     assert current is not None and current.handle == "renamed elsewhere"
 
 
-def test_later_batches_of_one_ingest_do_not_select_their_accounts_again(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _record_account_lookups(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, str]]]:
+    """The account keys each batch selects from the database, batch by batch."""
     asked: list[list[tuple[str, str]]] = []
     select_existing = _Driver.existing_by_key
 
@@ -371,6 +380,13 @@ def test_later_batches_of_one_ingest_do_not_select_their_accounts_again(
         return select_existing(self, table, keys, extra)
 
     monkeypatch.setattr(_Driver, "existing_by_key", recording)
+    return asked
+
+
+def test_later_batches_of_one_ingest_do_not_select_their_accounts_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _record_account_lookups(monkeypatch)
     load(
         engine,
         [
