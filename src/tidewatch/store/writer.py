@@ -855,12 +855,15 @@ class _Driver:
         """(this transaction's stamp, the stamp the next one shows if no other connection
         writes in between); None where the database cannot vouch for that.
 
-        SQLite: ``PRAGMA data_version``, which changes when another connection commits. PostgreSQL: this transaction's id, assigned here, if
-        every earlier transaction id had ended and none was assigned since the statement's
-        snapshot; the next batch then vouches for the time between by having the very next
-        id. Any other writer takes an id of its own, so it breaks the sequence, and a
-        transaction still open here shows in the snapshot. Ids are shared by every database
-        of the server: a write anywhere else only costs the cache a refill."""
+        SQLite: ``PRAGMA data_version``, which changes when another connection commits.
+
+        PostgreSQL: this transaction's id, assigned here, if every earlier transaction id had
+        ended and none was assigned since the statement's snapshot; the next batch then
+        vouches for the time between by having the very next id. Any other writer takes an id
+        of its own, so it breaks the sequence, and a transaction still open here shows in the
+        snapshot. Ids are shared by every database of the server: a write anywhere else only
+        costs the cache a refill, and so does the ingest's own ANALYZE unless it runs inside
+        a batch (``loader._Statistics``)."""
         if not self.postgres:
             [(version,)] = self._select("PRAGMA data_version", [])
             return int(version), int(version)
