@@ -438,8 +438,10 @@ def test_known_accounts_forget_everything_when_the_database_cannot_vouch() -> No
     assert len(known) == 0
     known.stage(("x", "1"), (1, "t", "h", "n", "b"))
     known.committed()
-    known.rolled_back()  # a failed batch: the next one starts afresh
-    known.check(4, 5)
+    known.check(4, 5)  # vouched for: what the last batch wrote is trusted
+    assert len(known) == 1
+    known.rolled_back()  # this batch failed: the next one cannot vouch for the time between
+    known.check(5, 6)
     assert len(known) == 0
 
 
