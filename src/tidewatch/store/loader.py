@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -25,6 +25,7 @@ from tidewatch.ingest.framing import Limits, PeekableStream
 from tidewatch.ingest.parallel import read_stream_parallel
 from tidewatch.model import Bundle
 from tidewatch.store import tables as t
+from tidewatch.store.checkpoints import BackgroundCheckpoints
 from tidewatch.store.writer import (
     BatchCounts,
     KnownAccounts,
@@ -186,6 +187,7 @@ def _load(
     batch_posts = 0
     statistics = _Statistics(dialect)
     known_accounts = KnownAccounts()
+    checkpoints = BackgroundCheckpoints(engine) if _file_sqlite(engine) else None
     without_triggers = _may_write_without_triggers(engine)
 
     def flush(writer: Connection) -> None:
@@ -193,6 +195,8 @@ def _load(
         batch_posts = 0
         if not batch:
             return
+        if checkpoints is not None:
+            checkpoints.before_batch()
         try:
             with writer.begin():
                 if without_triggers:
@@ -218,6 +222,8 @@ def _load(
             known_accounts.rolled_back()
             raise
         known_accounts.committed()
+        if checkpoints is not None:
+            checkpoints.committed()
         report.counts.add(counts)
         batch.clear()
         bundles.clear()
@@ -230,6 +236,7 @@ def _load(
             collector_paused(),
             engine.connect() as writer,
             _sqlite_bulk_settings(writer, check_references=after_write is not None),
+            checkpoints or nullcontext(),
         ):
             for item in items:
                 if isinstance(item, RecordError):
@@ -263,19 +270,15 @@ def _load(
 #: writes them into the WAL before the commit, and again at it (256 MiB measured the same
 #: as 128, with 200 MiB more memory).
 SQLITE_CACHE_KIB = 128 * 1024
-#: WAL pages the ingest's connection lets pile up before it copies them into the database
-#: (SQLite's default: 1,000). Each copy ends with two fsyncs during which the writer waits;
-#: at 16 KiB pages a batch of 5,000 posts alone passed the default, so every commit paid
-#: for one. 8,192 pages (128 MiB of WAL at most): 1,000,000 X posts in 66.5 s against 72.5 s
-#: (bench/ingest.py; 4,000 and 30,000 pages measured the same within noise). Doubled with
-#: the batches of 20,000 posts, so a checkpoint still comes every few commits, not each.
-SQLITE_WAL_AUTOCHECKPOINT_PAGES = 16_384
 
 
 @contextmanager
 def _sqlite_bulk_settings(conn: Connection, *, check_references: bool) -> Iterator[None]:
-    """The ingest connection's page cache and checkpoint interval, and whether it checks
-    foreign keys, restored afterwards (the connection goes back to the pool).
+    """The ingest connection's page cache, whether it copies its WAL into the database, and
+    whether it checks foreign keys, restored afterwards (the connection goes back to the pool).
+
+    The connection leaves copying its WAL to :class:`BackgroundCheckpoints` (SQLite's
+    default is to copy at the end of a commit, once 1,000 pages have piled up).
 
     Foreign keys are not checked while the writer's batches run, for the reasons given at
     :func:`_may_write_without_triggers`: 1,000,000 X posts went in 7% faster (49.0 and 48.7 s
@@ -288,7 +291,7 @@ def _sqlite_bulk_settings(conn: Connection, *, check_references: bool) -> Iterat
     checkpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
     foreign_keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one()
     conn.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
-    conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+    conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
     if SKIP_REFERENCE_CHECKS and not check_references:
         conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
     conn.commit()
@@ -300,6 +303,11 @@ def _sqlite_bulk_settings(conn: Connection, *, check_references: bool) -> Iterat
             conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
             conn.exec_driver_sql(f"PRAGMA foreign_keys = {int(foreign_keys)}")
             conn.commit()
+
+
+def _file_sqlite(engine: Engine) -> bool:
+    """Is ``engine`` an SQLite database in a file (which has a WAL to copy)?"""
+    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
 
 
 #: Whether the writer's batches skip the database's foreign-key checks: on PostgreSQL where
