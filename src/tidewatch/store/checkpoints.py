@@ -5,7 +5,8 @@ copies them into the database ("checkpoint"). By default the connection that com
 the copying, at the end of its commit, and waits for it: two fsyncs and the copy itself. In
 an ingest that connection is the writer, the one step that cannot run in parallel, and the
 parsing workers stall while it waits (1,000,000 X posts into SQLite: eight checkpoints of
-256 MiB, about two seconds each, during which both cores were mostly idle).
+256 MiB, about two seconds each under strace, during which the writer read no results and
+the workers, their chunks parsed, stopped).
 
 :class:`BackgroundCheckpoints` turns the writer's own checkpoints off and runs them in a
 thread, on a connection of its own, after each commit. SQLite allows that: a ``PASSIVE``
@@ -13,9 +14,9 @@ checkpoint copies the pages committed before it began while the writer goes on w
 Python's ``sqlite3`` lets go of the GIL while SQLite works.
 
 One thing only the writer can do: start the WAL file again from its beginning. SQLite does
-that when a write transaction begins while every page of the WAL has been copied. A thread
-that copies as the writer writes never gets there by itself, and the file would grow with
-the ingest, so every few commits the writer waits, before its next batch, until the last
+that when a write transaction begins while every page of the WAL has been copied. With a
+thread copying while the writer writes, that happens only when the thread is quick enough,
+and otherwise the file would grow with the ingest, so every few commits the writer waits, before its next batch, until the last
 commit has been copied, if it has not been yet: usually a fraction of a second or nothing
 (see docs/ingest.md, "Throughput").
 """
