@@ -37,17 +37,23 @@ def builder(cls: type[M]) -> Callable[..., M]:
 
     It sets what ``BaseModel.model_construct`` sets, so the instance compares, hashes, dumps
     and copies like a validated one, with one difference: every field counts as set
-    (``model_fields_set``), since the reader decided each one.
+    (``model_fields_set``), since the reader decided each one. ``cls`` must be frozen: its
+    instances share that set.
 
     The constructor's source is written here from the model's fields, as ``dataclasses``
     writes ``__init__``: Python then binds the keywords itself, refusing unknown and missing
     ones, and the field values go straight into one dict. A generic ``build(**values)``
     that checked, merged defaults and looked for factories cost about twice as much (0.9 us
     more a model, four models a post on an X page)."""
+    if not cls.model_config.get("frozen"):
+        raise TypeError(f"{cls.__name__}: builders share one fields set, so only frozen models")
     namespace: dict[str, Any] = {
         "_cls": cls,
         "_new": cls.__new__,
-        "_names": frozenset(cls.model_fields),
+        # One set for every instance: the model is frozen, so nothing adds to it, and
+        # pydantic's copies copy it before they add. A set per instance was 1.9% of a
+        # parsing worker's instructions on X pages (bench/ingest_instructions.py).
+        "_fields_set": set(cls.model_fields),
         "_NOT_GIVEN": _NOT_GIVEN,
         "_set_dict": _set_dict,
         "_set_fields_set": _set_fields_set,
@@ -76,7 +82,7 @@ def builder(cls: type[M]) -> Callable[..., M]:
         + "".join(factories)
         + "    instance = _new(_cls)\n"
         + f"    _set_dict(instance, {{{values}}})\n"
-        + "    _set_fields_set(instance, set(_names))\n"
+        + "    _set_fields_set(instance, _fields_set)\n"
         + "    _set_extra(instance, None)\n"
         + "    _set_private(instance, None)\n"
         + "    return instance\n"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tidewatch.model import Metrics, Platform, Post, Stamp
+from tidewatch.model import Bundle, Metrics, Platform, Post, Stamp
 from tidewatch.timeparse import parse_time
 from tidewatch.trusted import builder
 
@@ -32,6 +32,24 @@ def test_default_factories_give_each_instance_its_own_value() -> None:
     make = builder(Metrics)
     first, second = make(), make()
     assert first.extra == {} and first.extra is not second.extra
+
+
+def test_built_models_share_their_fields_set_and_copies_do_not_touch_it() -> None:
+    make = builder(Post)
+    first, second = (
+        make(platform=Platform.X, native_id="1"),
+        make(platform=Platform.X, native_id="2"),
+    )
+    assert first.model_fields_set is second.model_fields_set
+    copied = first.model_copy(update={"text": "car"})
+    assert copied.model_fields_set is not first.model_fields_set
+    assert second.model_fields_set == set(Post.model_fields)
+
+
+def test_only_frozen_models_get_a_builder() -> None:
+    # Instances share their fields set, which pydantic adds to when a field is assigned.
+    with pytest.raises(TypeError, match=r"Bundle: .*only frozen models"):
+        builder(Bundle)
 
 
 def test_a_built_model_stays_frozen() -> None:
