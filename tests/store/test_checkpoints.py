@@ -27,13 +27,14 @@ def database(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sqlite_engine(database: Path) -> Engine:
+def sqlite_engine(database: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{database}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)")
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    return engine
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -139,3 +140,4 @@ def test_an_ingest_ends_with_its_wal_copied_and_the_writer_settings_restored(
         assert conn.exec_driver_sql("SELECT count(*) FROM posts").scalar_one() == (
             report.counts.posts_new
         )
+    engine.dispose()
