@@ -24,7 +24,6 @@ commit has been copied, if it has not been yet: usually a fraction of a second o
 from __future__ import annotations
 
 import threading
-import time
 from types import TracebackType
 from typing import Any
 
@@ -50,10 +49,7 @@ class BackgroundCheckpoints:
         self.engine = engine
         self.restart_every = RESTART_EVERY if restart_every is None else restart_every
         self._commits = 0  # since the WAL last started again
-        #: Checkpoints run; how many times and how long (seconds) the writer waited for one.
-        self.runs = 0
-        self.waits = 0
-        self.waited = 0.0
+        self.runs = 0  #: checkpoints run
         self._changed = threading.Condition()
         self._requested = False
         self._running = False
@@ -97,12 +93,8 @@ class BackgroundCheckpoints:
                 raise self._error
             if self._commits < self.restart_every:
                 return
-            if self._requested or self._running:
-                self.waits += 1
-                began = time.perf_counter()
-                while (self._requested or self._running) and self._error is None:
-                    self._changed.wait()
-                self.waited += time.perf_counter() - began
+            while (self._requested or self._running) and self._error is None:
+                self._changed.wait()
             self._commits = 0
 
     def _run(self) -> None:
