@@ -8,7 +8,10 @@ include start-up, parsing, detection of the format and the committed batches. ``
 the largest resident set of the ingest and its parsing workers together (sampled every 50 ms);
 ``max proc`` the largest single process. ``cpu us/post`` is the CPU time of all of them per
 post: on a shared machine it says more than the wall clock, which waits for other work.
-Several input sizes show whether memory stays flat.
+Several input sizes show whether memory stays flat. ``--repeat N`` runs each ingest N times and
+adds a median row. The host check before and after times a fixed loop of plain Python: on a
+shared machine the same work takes up to half as long again from one hour to the next, and
+this says which kind of hour the figures come from.
 Pages are shaped like tests/fixtures/x_twitter_v2/twarc2_*.jsonl: 100 tweets a page with
 entities, public_metrics, referenced tweets, includes.users and the __twarc envelope.
 """
@@ -239,6 +242,49 @@ def run_ingest(path: Path, url: str) -> tuple[float, float, int, int]:
     return elapsed, usage.ru_utime + usage.ru_stime, peak_tree, usage.ru_maxrss * 1024
 
 
+#: The host check's loop: 0.61 to 0.68 s on this project's machine on 2026-12-01.
+HOST_CHECK_ADDITIONS = 20_000_000
+
+
+def host_check() -> float:
+    """Seconds a fixed loop of additions takes here: the host's speed, not the code's."""
+    start = time.perf_counter()
+    total = 0
+    for number in range(HOST_CHECK_ADDITIONS):
+        total += number
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def ingest_once(database: str, source: Path, folder: str, size: int) -> tuple[float, ...]:
+    if database == "sqlite":
+        db_path = Path(folder) / f"bench_{size}.db"
+        try:
+            return run_ingest(source, f"sqlite:///{db_path}")
+        finally:
+            db_path.unlink(missing_ok=True)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    url, schema = fresh_postgres_url()
+    try:
+        return run_ingest(source, url)
+    finally:
+        drop_schema(schema)
+
+
+def row(label: str, size: int, seconds: float, cpu: float, peak: float, largest: float) -> str:
+    return (
+        f"{label:<10} {size:>10,} {seconds:>9.1f} {size / seconds:>9,.0f}"
+        f" {cpu / size * 1e6:>12.0f} {peak / 2**20:>9.0f} {largest / 2**20:>9.0f}"
+        f" {os.getloadavg()[0]:>5.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -248,9 +294,13 @@ def main() -> None:
         "--sizes", default="", help="comma-separated smaller sizes to show memory is flat"
     )
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each ingest (median row)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s} | {args.posts})
     print(f"load average at start: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
+    print(f"host check before: {host_check():.2f} s for {HOST_CHECK_ADDITIONS:,} additions")
     print(
         f"{'database':<10} {'posts':>10} {'seconds':>9} {'posts/s':>9} {'cpu us/post':>12}"
         f" {'peak MiB':>9} {'max proc':>9} {'load':>5}"
@@ -260,23 +310,15 @@ def main() -> None:
             source = Path(folder) / f"x_v2_{size}.jsonl"
             generate(source, size)
             for database in args.databases.split(","):
-                if database == "sqlite":
-                    db_path = Path(folder) / f"bench_{size}.db"
-                    seconds, cpu, peak, largest = run_ingest(source, f"sqlite:///{db_path}")
-                    db_path.unlink()
-                else:
-                    url, schema = fresh_postgres_url()
-                    try:
-                        seconds, cpu, peak, largest = run_ingest(source, url)
-                    finally:
-                        drop_schema(schema)
-                print(
-                    f"{database:<10} {size:>10,} {seconds:>9.1f} {size / seconds:>9,.0f}"
-                    f" {cpu / size * 1e6:>12.0f} {peak / 2**20:>9.0f} {largest / 2**20:>9.0f}"
-                    f" {os.getloadavg()[0]:>5.1f}",
-                    flush=True,
-                )
+                runs = []
+                for _ in range(args.repeat):
+                    runs.append(ingest_once(database, source, folder, size))
+                    print(row(database, size, *runs[-1]), flush=True)
+                if args.repeat > 1:
+                    medians = [median([run[i] for run in runs]) for i in range(4)]
+                    print(row("  median", size, *medians), flush=True)
             source.unlink()
+    print(f"host check after: {host_check():.2f} s")
 
 
 if __name__ == "__main__":
