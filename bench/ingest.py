@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -255,13 +256,10 @@ def host_check() -> float:
     return time.perf_counter() - start
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def ingest_once(database: str, source: Path, folder: str, size: int) -> tuple[float, ...]:
+def ingest_once(
+    database: str, source: Path, folder: str, size: int
+) -> tuple[float, float, int, int]:
+    """One ``tidewatch ingest`` of ``source`` into a new database (see :func:`run_ingest`)."""
     if database == "sqlite":
         db_path = Path(folder) / f"bench_{size}.db"
         try:
@@ -298,6 +296,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    databases = args.databases.split(",")
+    unknown = sorted(set(databases) - {"sqlite", "postgres"})
+    if unknown:
+        parser.error(f"--databases: unknown {', '.join(unknown)} (choose sqlite, postgres)")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s} | {args.posts})
     print(f"load average at start: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
     print(f"host check before: {host_check():.2f} s for {HOST_CHECK_ADDITIONS:,} additions")
@@ -309,13 +311,13 @@ def main() -> None:
         for size in sizes:
             source = Path(folder) / f"x_v2_{size}.jsonl"
             generate(source, size)
-            for database in args.databases.split(","):
+            for database in databases:
                 runs = []
                 for _ in range(args.repeat):
                     runs.append(ingest_once(database, source, folder, size))
                     print(row(database, size, *runs[-1]), flush=True)
                 if args.repeat > 1:
-                    medians = [median([run[i] for run in runs]) for i in range(4)]
+                    medians = [statistics.median(run[i] for run in runs) for i in range(4)]
                     print(row("  median", size, *medians), flush=True)
             source.unlink()
     print(f"host check after: {host_check():.2f} s")
