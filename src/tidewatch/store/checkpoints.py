@@ -16,9 +16,9 @@ Python's ``sqlite3`` lets go of the GIL while SQLite works.
 One thing only the writer can do: start the WAL file again from its beginning. SQLite does
 that when a write transaction begins while every page of the WAL has been copied. With a
 thread copying while the writer writes, that happens only when the thread is quick enough,
-and otherwise the file would grow with the ingest, so every few commits the writer waits, before its next batch, until the last
-commit has been copied, if it has not been yet: usually a fraction of a second or nothing
-(see docs/ingest.md, "Throughput").
+and otherwise the file would grow with the ingest. So every few commits the writer waits,
+before its next batch, until the last commit has been copied, if it has not been yet:
+usually a fraction of a second or nothing (see docs/ingest.md, "Throughput").
 """
 
 from __future__ import annotations
